@@ -1,0 +1,104 @@
+// bmap: the one elementwise loop. Writes every element of a C-contiguous `out`, reading each
+// input broadcast (numpy rules) to out's shape. Adjacent dims that broadcast alike are merged,
+// the innermost dim runs as a tight loop, and OpenMP splits the outer rows above kParallelMin.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+#include "core/view.h"
+
+namespace gc {
+
+// Below this many elements a parallel region costs more than it saves (bench_elementwise.py).
+constexpr int64_t kParallelMin = 32768;
+
+inline void check_broadcast(const char* op, const Buf& in, const Buf& out) {
+  bool ok = in.ndim <= out.ndim;
+  for (int j = 0; ok && j < in.ndim; ++j) {
+    int64_t d = in.shape[in.ndim - 1 - j], o = out.shape[out.ndim - 1 - j];
+    ok = d == o || d == 1;
+  }
+  GC_CHECK(ok, op << ": input " << in.shape_str() << " does not broadcast to " << out.shape_str());
+}
+
+template <class> using BufFor = Buf;  // one Buf per input type
+
+template <class TO, class... TI, class F>
+void bmap(const char* op, const Buf& out, F f, const BufFor<TI>&... ins) {
+  constexpr int K = sizeof...(TI);
+  const Buf* bufs[K] = {&ins...};
+  for (int k = 0; k < K; ++k) check_broadcast(op, *bufs[k], out);
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  TO* o = out.ptr<TO>();
+  const void* ptrs[K] = {ins.data...};
+  // Fast path: every input is full-size or a single element.
+  bool flat = true; int64_t step[K];
+  for (int k = 0; k < K; ++k) {
+    int64_t m = bufs[k]->numel();
+    step[k] = m == n ? 1 : 0;
+    flat = flat && (m == n || m == 1);
+  }
+  auto at = [&]<size_t... I>(std::index_sequence<I...>, int64_t i, const int64_t* off) {
+    return f(static_cast<const TI*>(ptrs[I])[off[I] + i * step[I]]...);
+  };
+  auto at_contig = [&]<size_t... I>(std::index_sequence<I...>, int64_t i) {
+    return f(static_cast<const TI*>(ptrs[I])[i]...);
+  };
+  using Seq = std::index_sequence_for<TI...>;
+  if (flat) {
+    bool contig = true;
+    for (int k = 0; k < K; ++k) contig = contig && step[k] == 1;
+    if (contig) {
+#pragma omp parallel for simd if (n >= kParallelMin)
+      for (int64_t i = 0; i < n; ++i) o[i] = at_contig(Seq{}, i);
+    } else {
+      int64_t zero[K] = {};
+#pragma omp parallel for if (n >= kParallelMin)
+      for (int64_t i = 0; i < n; ++i) o[i] = at(Seq{}, i, zero);
+    }
+    return;
+  }
+  // General path: per-input strides over out's dims (0 where broadcast), then merge dims.
+  int nd = out.ndim;
+  int64_t shape[kMaxDims], st[K][kMaxDims];
+  for (int j = 0; j < nd; ++j) shape[j] = out.shape[j];
+  for (int k = 0; k < K; ++k) {
+    const Buf& b = *bufs[k]; int64_t s = 1;
+    for (int j = nd - 1; j >= 0; --j) {
+      int jb = j - (nd - b.ndim);
+      int64_t d = jb >= 0 ? b.shape[jb] : 1;
+      st[k][j] = d == 1 ? 0 : s;
+      s *= d;
+    }
+  }
+  int m = 0;  // merged dim count
+  for (int j = 0; j < nd; ++j) {
+    if (m > 0) {
+      bool merge = true;
+      for (int k = 0; k < K; ++k) merge = merge && st[k][m - 1] == st[k][j] * shape[j];
+      if (merge) { shape[m - 1] *= shape[j]; for (int k = 0; k < K; ++k) st[k][m - 1] = st[k][j]; continue; }
+    }
+    shape[m] = shape[j];
+    for (int k = 0; k < K; ++k) st[k][m] = st[k][j];
+    ++m;
+  }
+  const int64_t inner = shape[m - 1], outer = n / inner;
+  int64_t istep[K];
+  for (int k = 0; k < K; ++k) istep[k] = st[k][m - 1];
+#pragma omp parallel for if (n >= kParallelMin)
+  for (int64_t r = 0; r < outer; ++r) {
+    int64_t off[K] = {}, rem = r;
+    for (int j = m - 2; j >= 0; --j) {
+      int64_t idx = rem % shape[j]; rem /= shape[j];
+      for (int k = 0; k < K; ++k) off[k] += idx * st[k][j];
+    }
+    TO* orow = o + r * inner;
+    auto inner_at = [&]<size_t... I>(std::index_sequence<I...>, int64_t i) {
+      return f(static_cast<const TI*>(ptrs[I])[off[I] + i * istep[I]]...);
+    };
+    for (int64_t i = 0; i < inner; ++i) orow[i] = inner_at(Seq{}, i);
+  }
+}
+
+}  // namespace gc

@@ -1,0 +1,2 @@
+// conv kernels: see docs/ARCHITECTURE.md.
+#include "core/registry.h"

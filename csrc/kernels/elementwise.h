@@ -1,0 +1,53 @@
+// Macros that define and register elementwise kernels as one table row each (used by
+// elementwise.cpp and activation.cpp). p0, p1 are the kernel's first two attributes.
+#pragma once
+#include <cmath>
+#include "core/registry.h"
+#include "kernels/broadcast.h"
+
+namespace gc {
+// Binary float op: out = EXPR(a, b), a and b broadcast to out.
+#define GC_BINARY(NAME, ...)                                                              \
+  void NAME(Ins in, Outs out, Attrs) {                                                     \
+    check_same_dtype(#NAME, in[0], in[1]); check_same_dtype(#NAME, in[0], out[0]);         \
+    float_dispatch(in[0].dtype, #NAME, [&]<class T>() {                                    \
+      bmap<T, T, T>(#NAME, out[0], [](T a, T b) -> T { return __VA_ARGS__; }, in[0], in[1]); });  \
+  }                                                                                        \
+  GC_KERNEL(#NAME, 2, 1, NAME)
+// Ternary float op: out = EXPR(g, a, b) (backward rules of binary ops).
+#define GC_TERNARY(NAME, ...)                                                             \
+  void NAME(Ins in, Outs out, Attrs) {                                                     \
+    check_same_dtype(#NAME, in[0], in[1]); check_same_dtype(#NAME, in[0], in[2]);          \
+    float_dispatch(in[0].dtype, #NAME, [&]<class T>() {                                    \
+      bmap<T, T, T, T>(#NAME, out[0], [](T g, T a, T b) -> T { return __VA_ARGS__; },             \
+                       in[0], in[1], in[2]); });                                           \
+  }                                                                                        \
+  GC_KERNEL(#NAME, 3, 1, NAME)
+// Comparison on any dtype: bool out.
+#define GC_COMPARE(NAME, OP)                                                               \
+  void NAME(Ins in, Outs out, Attrs) {                                                     \
+    check_same_dtype(#NAME, in[0], in[1]);                                                 \
+    any_dispatch(in[0].dtype, [&]<class T>() {                                             \
+      bmap<bool, T, T>(#NAME, out[0], [](T a, T b) -> bool { return a OP b; }, in[0], in[1]); }); \
+  }                                                                                        \
+  GC_KERNEL(#NAME, 2, 1, NAME, {int8_t(DType::b8)})
+// Unary float op with up to two attributes p0, p1: out = EXPR(x).
+#define GC_UNARY(NAME, ...)                                                               \
+  void NAME(Ins in, Outs out, Attrs at) {                                                  \
+    check_same_shape(#NAME, in[0], out[0]);                                                \
+    double p0 = at.size() > 0 ? at[0] : 0, p1 = at.size() > 1 ? at[1] : 0; (void)p0; (void)p1; \
+    float_dispatch(in[0].dtype, #NAME, [&]<class T>() {                                    \
+      bmap<T, T>(#NAME, out[0], [=](T x) -> T { return __VA_ARGS__; }, in[0]); });                \
+  }                                                                                        \
+  GC_KERNEL(#NAME, 1, 1, NAME)
+// Unary backward with one saved tensor s (x or y): out = EXPR(g, s).
+#define GC_UNARY_BWD(NAME, ...)                                                           \
+  void NAME(Ins in, Outs out, Attrs at) {                                                  \
+    check_same_shape(#NAME, in[0], in[1]); check_same_dtype(#NAME, in[0], in[1]);          \
+    double p0 = at.size() > 0 ? at[0] : 0, p1 = at.size() > 1 ? at[1] : 0; (void)p0; (void)p1; \
+    float_dispatch(in[0].dtype, #NAME, [&]<class T>() {                                    \
+      bmap<T, T, T>(#NAME, out[0], [=](T g, T s) -> T { return __VA_ARGS__; }, in[0], in[1]); });   \
+  }                                                                                        \
+  GC_KERNEL(#NAME, 2, 1, NAME)
+
+}  // namespace gc

@@ -1,0 +1,2 @@
+// loss kernels: see docs/ARCHITECTURE.md.
+#include "core/registry.h"

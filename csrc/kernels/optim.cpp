@@ -1,0 +1,2 @@
+// optim kernels: see docs/ARCHITECTURE.md.
+#include "core/registry.h"

@@ -1,0 +1,211 @@
+// Reductions to a broadcast-compatible ("keepdim") shape: sum_to (sum, mean, and the engine's
+// un-broadcasting of gradients), amax_to/amin_to, max_dim/min_dim with indices, and the
+// scatter that routes a gradient back to the selected indices.
+#include <cmath>
+#include <limits>
+#include <vector>
+#include "core/registry.h"
+#include "kernels/broadcast.h"
+
+namespace gc {
+namespace {
+
+// Merge x's dims into alternating kept / reduced runs. `out` has x's ndim (or fewer, leading
+// ones implied) and each of its dims equals x's or is 1 (reduced).
+struct Plan { int m = 0; int64_t d[kMaxDims]; bool red[kMaxDims]; };
+Plan plan_reduce(const char* op, const Buf& x, const Buf& out) {
+  GC_CHECK(out.ndim <= x.ndim, op << ": cannot reduce " << x.shape_str() << " to " << out.shape_str());
+  Plan p;
+  for (int j = 0; j < x.ndim; ++j) {
+    int jo = j - (x.ndim - out.ndim);
+    int64_t od = jo >= 0 ? out.shape[jo] : 1, xd = x.shape[j];
+    GC_CHECK(od == xd || od == 1, op << ": cannot reduce " << x.shape_str() << " to " << out.shape_str());
+    if (xd == 1) continue;  // size-1 dims change nothing
+    bool r = od == 1;
+    if (p.m > 0 && p.red[p.m - 1] == r) { p.d[p.m - 1] *= xd; continue; }
+    p.d[p.m] = xd; p.red[p.m] = r; ++p.m;
+  }
+  return p;
+}
+
+// Generic reduction with combine(acc, v) and identity, then finish(acc) per output element.
+template <class T, class Acc, class Comb, class Fin>
+void reduce_to(const char* op, const Buf& x, const Buf& out, Acc init, Comb comb, Fin fin) {
+  Plan p = plan_reduce(op, x, out);
+  const T* xp = x.ptr<T>(); T* op_ = out.ptr<T>();
+  const int64_t nx = x.numel(), no = out.numel();
+  if (nx == 0) { for (int64_t i = 0; i < no; ++i) op_[i] = fin(init); return; }
+  if (p.m == 0) { for (int64_t i = 0; i < no; ++i) op_[i] = fin(comb(init, xp[i])); return; }
+  if (p.m == 1 && p.red[0]) {  // everything: one value
+    Acc acc = init;
+    if constexpr (std::is_same_v<Acc, double>) {
+      if (nx >= kParallelMin) {
+        double s = 0;
+#pragma omp parallel for reduction(+ : s)
+        for (int64_t i = 0; i < nx; ++i) s += double(xp[i]);
+        if (comb(0.0, 1.0) == 1.0 && comb(2.0, 1.0) == 3.0) { op_[0] = fin(s); return; }
+      }
+    }
+    for (int64_t i = 0; i < nx; ++i) acc = comb(acc, xp[i]);
+    op_[0] = fin(acc);
+    return;
+  }
+  if (p.m == 2 && !p.red[0]) {  // (K, R): one contiguous run per output
+    const int64_t K = p.d[0], R = p.d[1];
+#pragma omp parallel for if (nx >= kParallelMin)
+    for (int64_t k = 0; k < K; ++k) {
+      Acc acc = init; const T* row = xp + k * R;
+      for (int64_t r = 0; r < R; ++r) acc = comb(acc, row[r]);
+      op_[k] = fin(acc);
+    }
+    return;
+  }
+  // General: (..., R?, K) runs. Accumulators per output element, then finish.
+  std::vector<Acc> acc(no, init);
+  std::vector<int64_t> ost(p.m);
+  { int64_t s = 1; for (int j = p.m - 1; j >= 0; --j) { ost[j] = p.red[j] ? 0 : s; if (!p.red[j]) s *= p.d[j]; } }
+  const int64_t inner = p.d[p.m - 1], outer = nx / inner;
+  const bool inner_red = p.red[p.m - 1];
+  if (p.m == 2 && !inner_red) {  // (R, K): parallel over columns
+    const int64_t R = p.d[0], K = p.d[1];
+#pragma omp parallel for if (nx >= kParallelMin)
+    for (int64_t k = 0; k < K; ++k) {
+      Acc a = init;
+      for (int64_t r = 0; r < R; ++r) a = comb(a, xp[r * K + k]);
+      acc[k] = a;
+    }
+  } else {
+    for (int64_t r = 0; r < outer; ++r) {
+      int64_t o = 0, rem = r;
+      for (int j = p.m - 2; j >= 0; --j) { o += (rem % p.d[j]) * ost[j]; rem /= p.d[j]; }
+      const T* row = xp + r * inner;
+      if (inner_red) { Acc a = acc[o]; for (int64_t i = 0; i < inner; ++i) a = comb(a, row[i]); acc[o] = a; }
+      else { Acc* ao = acc.data() + o; for (int64_t i = 0; i < inner; ++i) ao[i] = comb(ao[i], row[i]); }
+    }
+  }
+  for (int64_t i = 0; i < no; ++i) op_[i] = fin(acc[i]);
+}
+
+// ---- sum_to -----------------------------------------------------------------------------
+// y = p0 * sum of x over the dims where y has size 1 (p0 = 1 for sum, 1/n for mean)
+// dx = p0 * g broadcast back to x (the `expand` kernel, then affine; or sum_backward below)
+void sum_to(Ins in, Outs out, Attrs at) {
+  double scale = at.size() > 0 ? at[0] : 1.0;
+  check_same_dtype("sum", in[0], out[0]);
+  if (in[0].dtype == DType::i64) {
+    reduce_to<int64_t>("sum", in[0], out[0], int64_t(0), [](int64_t a, int64_t v) { return a + v; },
+                       [](int64_t a) { return a; });
+    return;
+  }
+  float_dispatch(in[0].dtype, "sum", [&]<class T>() {
+    reduce_to<T>("sum", in[0], out[0], 0.0, [](double a, T v) { return a + double(v); },
+                 [=](double a) { return T(a * scale); });
+  });
+}
+GC_KERNEL("sum_to", 1, 1, sum_to);
+// dx = p0 * g broadcast to dx's shape
+void sum_backward(Ins in, Outs out, Attrs at) {
+  double scale = at.size() > 0 ? at[0] : 1.0;
+  float_dispatch(in[0].dtype, "sum_backward", [&]<class T>() {
+    T s = T(scale);
+    bmap<T, T>("sum_backward", out[0], [=](T g) { return g * s; }, in[0]);
+  });
+}
+GC_KERNEL("sum_backward", 1, 1, sum_backward);
+
+// ---- amax_to / amin_to (NaN propagates) ---------------------------------------------------
+// dx = g * [x == y] / count(x == y)   (ties share the gradient evenly, as torch)
+template <bool Max> void extreme_to(Ins in, Outs out, Attrs) {
+  const char* op = Max ? "amax" : "amin";
+  check_same_dtype(op, in[0], out[0]);
+  GC_CHECK(in[0].numel() > 0 || out[0].numel() == 0,
+           op << ": cannot reduce an empty tensor " << in[0].shape_str() << " (no identity)");
+  any_dispatch(in[0].dtype, [&]<class T>() {
+    if constexpr (std::is_same_v<T, bool>) { throw type_error(std::string(op) + ": bool input"); }
+    else {
+      T init = Max ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+      reduce_to<T>(op, in[0], out[0], init, [](T a, T v) {
+        if (v != v || a != a) return v != v ? v : a;
+        return Max ? (v > a ? v : a) : (v < a ? v : a); }, [](T a) { return a; });
+    }
+  });
+}
+GC_KERNEL("amax_to", 1, 1, extreme_to<true>);
+GC_KERNEL("amin_to", 1, 1, extreme_to<false>);
+// count_eq_to: out = number of x elements equal to y (y keepdim-shaped), as x's float dtype
+void count_eq_to(Ins in, Outs out, Attrs) {
+  float_dispatch(in[0].dtype, "count_eq", [&]<class T>() {
+    const Buf& x = in[0]; const Buf& y = in[1];
+    std::vector<T> mask(x.numel());
+    Buf m = x; m.data = mask.data();
+    bmap<T, T, T>("count_eq", m, [](T a, T b) { return a == b || (a != a && b != b) ? T(1) : T(0); }, x, y);
+    reduce_to<T>("count_eq", m, out[0], 0.0, [](double a, T v) { return a + v; }, [](double a) { return T(a); });
+  });
+}
+GC_KERNEL("count_eq_to", 2, 1, count_eq_to);
+// extreme_backward: dx = (x == y) ? g / count : 0     ins: g, x, y, count (g, y, count keepdim)
+void extreme_backward(Ins in, Outs out, Attrs) {
+  float_dispatch(in[0].dtype, "amax_backward", [&]<class T>() {
+    bmap<T, T, T, T, T>("amax_backward", out[0], [](T g, T x, T y, T c) {
+      return (x == y || (x != x && y != y)) ? g / c : T(0); }, in[0], in[1], in[2], in[3]);
+  });
+}
+GC_KERNEL("extreme_backward", 4, 1, extreme_backward);
+
+// ---- max_dim / min_dim: values and int64 indices along one dim ----------------------------
+// First index of the extreme; a NaN wins (as torch).       attrs: dim
+template <bool Max> void extreme_dim(Ins in, Outs out, Attrs at) {
+  const char* op = Max ? "max" : "min";
+  const Buf& x = in[0];
+  int dim = int(attr(at, 0, op));
+  GC_CHECK(dim >= 0 && dim < x.ndim, op << ": dim " << dim << " out of range for " << x.shape_str());
+  GC_CHECK(x.shape[dim] > 0, op << ": dim " << dim << " of " << x.shape_str() << " is empty");
+  GC_TYPE_CHECK(out[1].dtype == DType::i64, op << ": indices must be int64");
+  int64_t outer = 1, inner = 1, D = x.shape[dim];
+  for (int j = 0; j < dim; ++j) outer *= x.shape[j];
+  for (int j = dim + 1; j < x.ndim; ++j) inner *= x.shape[j];
+  GC_CHECK(out[0].numel() == outer * inner && out[1].numel() == outer * inner, op << ": bad output size");
+  any_dispatch(x.dtype, [&]<class T>() {
+    if constexpr (std::is_same_v<T, bool>) { throw type_error(std::string(op) + ": bool input"); }
+    else {
+      const T* xp = x.ptr<T>(); T* vp = out[0].ptr<T>(); int64_t* ip = out[1].ptr<int64_t>();
+#pragma omp parallel for if (x.numel() >= kParallelMin)
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+          const T* p = xp + o * D * inner + i;
+          T best = p[0]; int64_t bi = 0;
+          for (int64_t d = 1; d < D && best == best; ++d) {
+            T v = p[d * inner];
+            if (v != v || (Max ? v > best : v < best)) { best = v; bi = d; }
+          }
+          vp[o * inner + i] = best; ip[o * inner + i] = bi;
+        }
+    }
+  });
+}
+GC_KERNEL("max_dim", 1, 2, extreme_dim<true>, {kSameAsInput0, int8_t(DType::i64)});
+GC_KERNEL("min_dim", 1, 2, extreme_dim<false>, {kSameAsInput0, int8_t(DType::i64)});
+// scatter_dim: dx = 0 except dx[.., idx, ..] = g along dim     ins: g, idx   attrs: dim
+void scatter_dim(Ins in, Outs out, Attrs at) {
+  const Buf& g = in[0]; const Buf& idx = in[1]; const Buf& dx = out[0];
+  int dim = int(attr(at, 0, "scatter_dim"));
+  GC_CHECK(dim >= 0 && dim < dx.ndim, "scatter_dim: bad dim");
+  int64_t outer = 1, inner = 1, D = dx.shape[dim];
+  for (int j = 0; j < dim; ++j) outer *= dx.shape[j];
+  for (int j = dim + 1; j < dx.ndim; ++j) inner *= dx.shape[j];
+  GC_CHECK(g.numel() == outer * inner && idx.numel() == outer * inner, "scatter_dim: bad sizes");
+  float_dispatch(g.dtype, "scatter_dim", [&]<class T>() {
+    const T* gp = g.ptr<T>(); const int64_t* ip = idx.ptr<int64_t>(); T* d = dx.ptr<T>();
+    std::fill(d, d + dx.numel(), T(0));
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < inner; ++i) {
+        int64_t k = ip[o * inner + i];
+        GC_CHECK(k >= 0 && k < D, "scatter_dim: index " << k << " out of range " << D);
+        d[(o * D + k) * inner + i] = gp[o * inner + i];
+      }
+  });
+}
+GC_KERNEL("scatter_dim", 2, 1, scatter_dim);
+
+}  // namespace
+}  // namespace gc

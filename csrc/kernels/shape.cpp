@@ -1,0 +1,121 @@
+// Data-movement kernels for shape ops. A strided view (offset, strides in elements) over a
+// contiguous buffer describes permute/transpose, basic slicing and cat's destination slots.
+// ---- strided_copy: out[i] = x[offset + sum_j i_j * strides_j]      attrs: offset, strides...
+// ---- strided_put:  out[offset + sum_j i_j * strides_j] (+)= src[i]  attrs: add, offset, strides...
+// ---- index_select0 / index_add0: gather rows x[idx] / scatter-add rows (duplicates add up).
+#include <cstring>
+#include "core/registry.h"
+#include "kernels/broadcast.h"
+
+namespace gc {
+namespace {
+
+struct Strided { int64_t offset; int64_t st[kMaxDims]; };
+Strided read_strided(const char* op, Attrs at, size_t first, const Buf& view, const Buf& base) {
+  GC_CHECK(at.size() == first + 1 + size_t(view.ndim), op << ": expected offset and " << view.ndim << " strides");
+  Strided s; s.offset = int64_t(at[first]);
+  int64_t lo = s.offset, hi = s.offset, n = base.numel();
+  for (int j = 0; j < view.ndim; ++j) {
+    s.st[j] = int64_t(at[first + 1 + j]);
+    if (view.shape[j] == 0) return s;  // empty view touches nothing
+    int64_t span = s.st[j] * (view.shape[j] - 1);
+    (span < 0 ? lo : hi) += span;
+  }
+  GC_CHECK(view.numel() == 0 || (lo >= 0 && hi < n), op << ": view " << view.shape_str()
+           << " reaches outside its buffer of " << n << " elements");
+  return s;
+}
+
+// Visit every index of `shape` in C order, calling f(linear_index, strided_offset).
+template <class F> void for_strided(const Buf& view, const Strided& s, F f) {
+  int64_t n = view.numel();
+  if (n == 0) return;
+  int nd = view.ndim;
+  if (nd == 0) { f(0, s.offset); return; }
+  int64_t inner = view.shape[nd - 1], ist = s.st[nd - 1], outer = n / inner;
+#pragma omp parallel for if (n >= kParallelMin)
+  for (int64_t r = 0; r < outer; ++r) {
+    int64_t off = s.offset, rem = r;
+    for (int j = nd - 2; j >= 0; --j) { off += (rem % view.shape[j]) * s.st[j]; rem /= view.shape[j]; }
+    for (int64_t i = 0; i < inner; ++i) f(r * inner + i, off + i * ist);
+  }
+}
+
+void strided_copy(Ins in, Outs out, Attrs at) {
+  check_same_dtype("strided_copy", in[0], out[0]);
+  Strided s = read_strided("strided_copy", at, 0, out[0], in[0]);
+  any_dispatch(in[0].dtype, [&]<class T>() {
+    const T* x = in[0].ptr<T>(); T* y = out[0].ptr<T>();
+    for_strided(out[0], s, [&](int64_t i, int64_t o) { y[i] = x[o]; });
+  });
+}
+GC_KERNEL("strided_copy", 1, 1, strided_copy);
+
+// out is read and written; with add=1 overlapping positions accumulate (serially).
+void strided_put(Ins in, Outs out, Attrs at) {
+  check_same_dtype("strided_put", in[0], out[0]);
+  bool add = attr(at, 0, "strided_put") != 0;
+  Strided s = read_strided("strided_put", at, 1, in[0], out[0]);
+  any_dispatch(in[0].dtype, [&]<class T>() {
+    const T* x = in[0].ptr<T>(); T* y = out[0].ptr<T>();
+    if constexpr (std::is_same_v<T, bool>) { for_strided(in[0], s, [&](int64_t i, int64_t o) { y[o] = x[i]; }); }
+    else if (add) {
+      int64_t n = in[0].numel(); int nd = in[0].ndim; int64_t idx[kMaxDims] = {};
+      for (int64_t i = 0; i < n; ++i) {  // serial: views may overlap
+        int64_t o = s.offset;
+        for (int j = 0; j < nd; ++j) o += idx[j] * s.st[j];
+        y[o] += x[i];
+        for (int j = nd - 1; j >= 0 && ++idx[j] == in[0].shape[j]; --j) idx[j] = 0;
+      }
+    } else {
+      for_strided(in[0], s, [&](int64_t i, int64_t o) { y[o] = x[i]; });
+    }
+  });
+}
+GC_KERNEL("strided_put", 1, 1, strided_put);
+
+// out[r] = x[idx[r]] for rows along dim 0 (x: (N, ...), idx: int64 any shape, out: idx.shape + x.shape[1:])
+void index_select0(Ins in, Outs out, Attrs) {
+  const Buf &x = in[0], &idx = in[1];
+  GC_TYPE_CHECK(idx.dtype == DType::i64, "index: indices must be int64, got " << dtype_name(idx.dtype));
+  GC_CHECK(x.ndim >= 1, "index: cannot index a 0-d tensor");
+  int64_t N = x.shape[0], row = 1, n = idx.numel();
+  for (int d = 1; d < x.ndim; ++d) row *= x.shape[d];
+  GC_CHECK(out[0].numel() == n * row, "index: output size mismatch");
+  const int64_t* ip = idx.ptr<int64_t>();
+  for (int64_t r = 0; r < n; ++r)
+    GC_CHECK(ip[r] >= -N && ip[r] < N, "index: index " << ip[r] << " is out of bounds for dim 0 with size " << N);
+  size_t bytes = size_t(row) * dtype_size(x.dtype);
+  const char* xp = static_cast<const char*>(x.data); char* yp = static_cast<char*>(out[0].data);
+#pragma omp parallel for if (n * row >= kParallelMin)
+  for (int64_t r = 0; r < n; ++r) {
+    int64_t k = ip[r] < 0 ? ip[r] + N : ip[r];
+    std::memcpy(yp + r * bytes, xp + k * bytes, bytes);
+  }
+}
+GC_KERNEL("index_select0", 2, 1, index_select0);
+
+// dx = zeros; dx[idx[r]] += g[r]                      ins: g, idx      out: dx (N, ...)
+void index_add0(Ins in, Outs out, Attrs) {
+  const Buf &g = in[0], &idx = in[1], &dx = out[0];
+  GC_TYPE_CHECK(idx.dtype == DType::i64, "index_add: indices must be int64");
+  check_same_dtype("index_add", g, dx);
+  int64_t N = dx.shape[0], n = idx.numel(), row = 1;
+  for (int d = 1; d < dx.ndim; ++d) row *= dx.shape[d];
+  GC_CHECK(g.numel() == n * row, "index_add: gradient size mismatch");
+  const int64_t* ip = idx.ptr<int64_t>();
+  float_dispatch(g.dtype, "index_add", [&]<class T>() {
+    const T* gp = g.ptr<T>(); T* d = dx.ptr<T>();
+    std::fill(d, d + dx.numel(), T(0));
+    for (int64_t r = 0; r < n; ++r) {
+      int64_t k = ip[r] < 0 ? ip[r] + N : ip[r];
+      GC_CHECK(k >= 0 && k < N, "index_add: index " << ip[r] << " out of bounds for size " << N);
+      T* dr = d + k * row; const T* gr = gp + r * row;
+      for (int64_t j = 0; j < row; ++j) dr[j] += gr[j];
+    }
+  });
+}
+GC_KERNEL("index_add0", 2, 1, index_add0);
+
+}  // namespace
+}  // namespace gc

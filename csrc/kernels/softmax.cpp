@@ -1,0 +1,2 @@
+// softmax kernels: see docs/ARCHITECTURE.md.
+#include "core/registry.h"

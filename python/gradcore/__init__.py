@@ -1,0 +1,58 @@
+"""gradcore: a fast CPU engine for neural-network gradients.
+
+Reverse-mode autodiff over C++ kernels (Eigen + OpenMP), with a PyTorch-shaped API::
+
+    import gradcore as gc
+    x = gc.randn(4, 3, requires_grad=True)
+    (x @ x.T).relu().sum().backward()
+    x.grad
+"""
+import os as _os
+
+from . import _C
+from .dtypes import (float32, float64, int64, bool_ as bool, float, double, long,  # noqa: A004
+                     get_default_dtype, set_default_dtype)
+from .tensor import (Tensor, tensor, from_numpy, as_tensor, empty, zeros, ones, full,
+                     zeros_like, ones_like, full_like, empty_like, arange, linspace,
+                     manual_seed, get_rng_state, set_rng_state, randn, rand, randint, randperm)
+from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from . import autograd
+from .ops.elementwise import (add, sub, mul, div, pow, maximum, minimum, neg, exp, log, sqrt,
+                              abs, sin, cos, rsqrt, square, lt, le, gt, ge, eq, ne, where)
+from .ops.activation import relu, leaky_relu, sigmoid, tanh, gelu, softplus, clamp, clip
+from .ops.reduce import sum, mean, var, std, amax, amin, max, min, argmax, argmin
+from .ops.shape import (reshape, view, flatten, unsqueeze, squeeze, permute, transpose, t,
+                        expand, broadcast_to, clone, cat, stack)
+from .ops.matmul import matmul, mm, bmm, dot
+from . import _methods  # noqa: F401  (binds operators and methods onto Tensor)
+
+__version__ = _C.config()["version"]
+
+subtract, multiply, divide, concat, concatenate = sub, mul, div, cat, cat
+
+
+def get_num_threads():
+    return _C.get_num_threads()
+
+
+def set_num_threads(n):
+    """Threads used by the C++ kernels (OpenMP and Eigen)."""
+    _C.set_num_threads(int(n))
+
+
+def show_config():
+    """Print the build: version, Eigen, OpenMP, threads and SIMD flags."""
+    c = _C.config()
+    omp = f"yes (OpenMP {c['openmp']})" if c["openmp"] else "NO (single-threaded kernels)"
+    print(f"gradcore {c['version']}\n"
+          f"  Eigen:       {c['eigen']}\n"
+          f"  OpenMP:      {omp}\n"
+          f"  threads:     {c['num_threads']}\n"
+          f"  SIMD build:  {c['simd_option']} ({c['simd']})\n"
+          f"  compiler:    GCC {c['compiler']}")
+
+
+_n = _os.environ.get("GRADCORE_NUM_THREADS")
+if _n:
+    set_num_threads(int(_n))
+del _n

@@ -1,0 +1,73 @@
+"""Activations: relu, leaky_relu, sigmoid, tanh, gelu, softplus, clamp.
+Kernels: csrc/kernels/activation.cpp (forward and backward adjacent)."""
+from ..engine import make
+from ..registry import K, primitive, run
+from ..tensor import Tensor, as_tensor
+from .elementwise import _check_float
+
+
+def _activation(name, save_output):
+    """Forward for kernel `name` with attrs; vjp runs `name`_backward on (g, saved, *attrs)."""
+    prim = primitive(name)
+    kid, bid = getattr(K, name), getattr(K, name + "_backward")
+
+    def fwd(x, *attrs):
+        x = x if type(x) is Tensor else as_tensor(x)
+        _check_float(name, x)
+        xd = x._data
+        y = run(kid, xd, xd.shape, *attrs)
+        return make(y, prim, (x,), (y if save_output else xd, attrs))
+
+    @prim.defvjp
+    def _(g, needs, s, attrs):
+        return (run(bid, g, s, g.shape, *attrs),)
+
+    return fwd
+
+
+_relu = _activation("relu", True)                # dx = g*[y > 0]
+_leaky_relu = _activation("leaky_relu", False)   # dx = g*(x > 0 ? 1 : slope)
+_sigmoid = _activation("sigmoid", True)          # dx = g*y*(1 - y)
+_tanh = _activation("tanh", True)                # dx = g*(1 - y^2)
+_gelu = _activation("gelu", False)               # dx = g*(Phi(x) + x*phi(x))
+_gelu_tanh = _activation("gelu_tanh", False)
+_softplus = _activation("softplus", False)       # dx = g*sigmoid(beta*x) below the threshold
+_clamp = _activation("clamp", False)             # dx = g*[min <= x <= max]
+
+
+def relu(x):
+    return _relu(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return _leaky_relu(x, float(negative_slope))
+
+
+def sigmoid(x):
+    return _sigmoid(x)
+
+
+def tanh(x):
+    return _tanh(x)
+
+
+def gelu(x, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _gelu(x) if approximate == "none" else _gelu_tanh(x)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    if beta == 0:
+        raise ValueError("softplus: beta must be non-zero")
+    return _softplus(x, float(beta), float(threshold))
+
+
+def clamp(x, min=None, max=None):  # noqa: A002
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    nan = float("nan")
+    return _clamp(x, nan if min is None else float(min), nan if max is None else float(max))
+
+
+clip = clamp

@@ -1,0 +1,314 @@
+"""Elementwise ops with numpy broadcasting: arithmetic, comparisons, where, math, cast.
+Kernels: csrc/kernels/elementwise.cpp. Each primitive's forward and vjp sit together."""
+import math
+
+import numpy as np
+
+from .. import dtypes as _dt
+from ..engine import make
+from ..registry import K, primitive, run
+from ..tensor import Tensor, _empty, as_tensor, _wrap
+
+_SCALARS = (int, float, bool, np.number, np.bool_)
+
+
+def broadcast_shape(op, a, b):
+    """numpy broadcasting of two shapes; the error names the op and both shapes."""
+    if a == b:
+        return a
+    n = max(len(a), len(b))
+    pa, pb = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+    out = []
+    for i, (x, y) in enumerate(zip(pa, pb)):
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            raise ValueError(f"{op}: shapes {a} and {b} are not broadcastable "
+                             f"(dimension {i - n}: {x} vs {y})")
+    return tuple(out)
+
+
+def _float_pair(op, a, b):
+    """Convert operands to Tensors of one float dtype (torch's promotion)."""
+    a = a if type(a) is Tensor else as_tensor(a)
+    b = b if type(b) is Tensor else as_tensor(b)
+    da, db = a._data.dtype, b._data.dtype
+    if da is not db and da != db:
+        d = _dt.promote(da, db)
+        if d not in _dt.FLOATS:
+            d = _dt.get_default_dtype()
+        a = a if da == d else cast(a, d)
+        b = b if db == d else cast(b, d)
+    elif da not in _dt.FLOATS:
+        raise TypeError(f"{op}: arithmetic on {da} tensors is not supported; convert with "
+                        ".float() or .double()")
+    return a, b
+
+
+def _check_float(op, x):
+    if x._data.dtype not in _dt.FLOATS:
+        raise TypeError(f"{op}: expected a float32 or float64 tensor, got {x._data.dtype}")
+
+
+# ---- cast --------------------------------------------------------------------------------
+_cast = primitive("cast")
+
+
+def cast(x, dtype):
+    x = as_tensor(x)
+    if x._data.dtype == dtype:
+        return x
+    y = run(K.cast, x._data, _empty(x._data.shape, dtype))
+    if dtype not in _dt.FLOATS:
+        return _wrap(y)
+    return make(y, _cast, (x,), (x._data.dtype,))
+
+
+@_cast.defvjp
+def _(g, needs, dtype):
+    return (run(K.cast, g, _empty(g.shape, dtype)),)
+
+
+# ---- binary arithmetic -------------------------------------------------------------------
+def _binary(prim, kid, op, a, b):
+    a, b = _float_pair(op, a, b)
+    ad, bd = a._data, b._data
+    shape = ad.shape if ad.shape == bd.shape else broadcast_shape(op, ad.shape, bd.shape)
+    return make(run(kid, ad, bd, shape), prim, (a, b), (ad, bd))
+
+
+_add, _sub, _mul, _div = primitive("add"), primitive("sub"), primitive("mul"), primitive("div")
+_pow, _maximum, _minimum = primitive("pow"), primitive("maximum"), primitive("minimum")
+
+
+@_add.defvjp
+def _(g, needs, a, b):
+    return g, g
+
+
+@_sub.defvjp
+def _(g, needs, a, b):
+    return g, (run(K.affine, g, g.shape, -1.0, 0.0) if needs[1] else None)
+
+
+@_mul.defvjp
+def _(g, needs, a, b):
+    return (run(K.mul, g, b, g.shape) if needs[0] else None,
+            run(K.mul, g, a, g.shape) if needs[1] else None)
+
+
+@_div.defvjp
+def _(g, needs, a, b):
+    return (run(K.div, g, b, g.shape) if needs[0] else None,
+            run(K.div_backward_b, g, a, b, g.shape) if needs[1] else None)
+
+
+@_pow.defvjp
+def _(g, needs, a, b):
+    return (run(K.pow_backward_a, g, a, b, g.shape) if needs[0] else None,
+            run(K.pow_backward_b, g, a, b, g.shape) if needs[1] else None)
+
+
+@_maximum.defvjp
+def _(g, needs, a, b):
+    return (run(K.maximum_backward_a, g, a, b, g.shape) if needs[0] else None,
+            run(K.maximum_backward_a, g, b, a, g.shape) if needs[1] else None)
+
+
+@_minimum.defvjp
+def _(g, needs, a, b):
+    return (run(K.minimum_backward_a, g, a, b, g.shape) if needs[0] else None,
+            run(K.minimum_backward_a, g, b, a, g.shape) if needs[1] else None)
+
+
+# ---- scalar forms: y = x*alpha + beta, y = c / x, y = x ** p -------------------------------
+_affine, _rdiv, _pow_scalar = primitive("affine"), primitive("rdiv"), primitive("pow_scalar")
+
+
+def affine(x, alpha, beta):
+    _check_float("affine", x)
+    return make(run(K.affine, x._data, x._data.shape, alpha, beta), _affine, (x,), (alpha,))
+
+
+@_affine.defvjp
+def _(g, needs, alpha):
+    return (run(K.affine, g, g.shape, alpha, 0.0),)
+
+
+def _rdiv_scalar(c, x):
+    _check_float("div", x)
+    y = run(K.rdiv, x._data, x._data.shape, c)
+    return make(y, _rdiv, (x,), (x._data, y))
+
+
+@_rdiv.defvjp
+def _(g, needs, x, y):
+    return (run(K.rdiv_backward, g, x, y, g.shape),)
+
+
+def _pow_by_scalar(x, p):
+    _check_float("pow", x)
+    return make(run(K.pow_scalar, x._data, x._data.shape, p), _pow_scalar, (x,), (x._data, p))
+
+
+@_pow_scalar.defvjp
+def _(g, needs, x, p):
+    return (run(K.pow_scalar_backward, g, x, g.shape, p),)
+
+
+def add(a, b, alpha=1):
+    if alpha != 1:
+        b = mul(b, alpha)
+    if isinstance(b, _SCALARS):
+        return affine(as_tensor(a), 1.0, float(b))
+    if isinstance(a, _SCALARS):
+        return affine(as_tensor(b), 1.0, float(a))
+    return _binary(_add, K.add, "add", a, b)
+
+
+def sub(a, b, alpha=1):
+    if alpha != 1:
+        b = mul(b, alpha)
+    if isinstance(b, _SCALARS):
+        return affine(as_tensor(a), 1.0, -float(b))
+    if isinstance(a, _SCALARS):
+        return affine(as_tensor(b), -1.0, float(a))
+    return _binary(_sub, K.sub, "sub", a, b)
+
+
+def mul(a, b):
+    if isinstance(b, _SCALARS):
+        return affine(as_tensor(a), float(b), 0.0)
+    if isinstance(a, _SCALARS):
+        return affine(as_tensor(b), float(a), 0.0)
+    return _binary(_mul, K.mul, "mul", a, b)
+
+
+def div(a, b):
+    if isinstance(b, _SCALARS) and b != 0:
+        return affine(as_tensor(a), 1.0 / float(b), 0.0)
+    if isinstance(b, _SCALARS):  # x / 0 gives ±inf or nan, as torch
+        return _binary(_div, K.div, "div", a, _scalar_like(a, b))
+    if isinstance(a, _SCALARS):
+        return _rdiv_scalar(float(a), as_tensor(b))
+    return _binary(_div, K.div, "div", a, b)
+
+
+def _scalar_like(t, v):
+    t = as_tensor(t)
+    d = t._data.dtype if t._data.dtype in _dt.FLOATS else _dt.get_default_dtype()
+    return _wrap(np.asarray(v, dtype=d))
+
+
+def pow(a, b):  # noqa: A001
+    if isinstance(b, _SCALARS):
+        return _pow_by_scalar(as_tensor(a), float(b))
+    if isinstance(a, _SCALARS):
+        return _binary(_pow, K.pow, "pow", _scalar_like(b, a), b)
+    return _binary(_pow, K.pow, "pow", a, b)
+
+
+def maximum(a, b):
+    if isinstance(b, _SCALARS):
+        b = _scalar_like(a, b)
+    return _binary(_maximum, K.maximum, "maximum", a, b)
+
+
+def minimum(a, b):
+    if isinstance(b, _SCALARS):
+        b = _scalar_like(a, b)
+    return _binary(_minimum, K.minimum, "minimum", a, b)
+
+
+def neg(x):
+    return affine(as_tensor(x), -1.0, 0.0)
+
+
+# ---- comparisons: non-differentiable bool tensors -------------------------------------------
+def _compare(kid, op, a, b):
+    a = as_tensor(a)
+    if isinstance(b, _SCALARS):
+        b = _wrap(np.asarray(b, dtype=a._data.dtype if a._data.dtype != _dt.bool_ else
+                             np.asarray(b).dtype))
+    b = as_tensor(b)
+    ad, bd = a._data, b._data
+    if ad.dtype != bd.dtype:
+        d = _dt.promote(ad.dtype, bd.dtype)
+        ad = ad if ad.dtype == d else run(K.cast, ad, _empty(ad.shape, d))
+        bd = bd if bd.dtype == d else run(K.cast, bd, _empty(bd.shape, d))
+    shape = ad.shape if ad.shape == bd.shape else broadcast_shape(op, ad.shape, bd.shape)
+    return _wrap(run(kid, ad, bd, shape))
+
+
+def lt(a, b): return _compare(K.lt, "lt", a, b)          # noqa: E704
+def le(a, b): return _compare(K.le, "le", a, b)          # noqa: E704
+def gt(a, b): return _compare(K.gt, "gt", a, b)          # noqa: E704
+def ge(a, b): return _compare(K.ge, "ge", a, b)          # noqa: E704
+def eq(a, b): return _compare(K.eq, "eq", a, b)          # noqa: E704
+def ne(a, b): return _compare(K.ne, "ne", a, b)          # noqa: E704
+
+
+# ---- where ---------------------------------------------------------------------------------
+_where = primitive("where")
+
+
+def where(cond, a, b):
+    cond = as_tensor(cond)
+    if cond._data.dtype != _dt.bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got {cond._data.dtype}")
+    if isinstance(a, _SCALARS):
+        a = _scalar_like(b, a)
+    if isinstance(b, _SCALARS):
+        b = _scalar_like(a, b)
+    a, b = _float_pair("where", a, b)
+    cd, ad, bd = cond._data, a._data, b._data
+    shape = broadcast_shape("where", broadcast_shape("where", cd.shape, ad.shape), bd.shape)
+    return make(run(K.where, cd, ad, bd, shape), _where, (a, b), (cd,))
+
+
+@_where.defvjp
+def _(g, needs, cond):
+    return (run(K.where_grad, cond, g, g.shape, 1) if needs[0] else None,
+            run(K.where_grad, cond, g, g.shape, 0) if needs[1] else None)
+
+
+# ---- math functions ----------------------------------------------------------------------
+def _unary_prim(name, save_output):
+    """Forward for a one-input kernel `name`; vjp defined below with what it saved."""
+    prim = primitive(name)
+    kid = getattr(K, name)
+
+    def fwd(x):
+        x = x if type(x) is Tensor else as_tensor(x)
+        _check_float(name, x)
+        xd = x._data
+        y = run(kid, xd, xd.shape)
+        return make(y, prim, (x,), (y if save_output else xd,))
+
+    fwd.__name__ = name
+    return prim, fwd
+
+
+_exp, exp = _unary_prim("exp", True)
+_log, log = _unary_prim("log", False)
+_sqrt, sqrt = _unary_prim("sqrt", True)
+_abs, abs = _unary_prim("abs", False)  # noqa: A001
+_sin, sin = _unary_prim("sin", False)
+_cos, cos = _unary_prim("cos", False)
+
+_exp.defvjp(lambda g, needs, y: (run(K.mul, g, y, g.shape),))            # dx = g*y
+_log.defvjp(lambda g, needs, x: (run(K.div, g, x, g.shape),))            # dx = g/x
+_sqrt.defvjp(lambda g, needs, y: (run(K.sqrt_backward, g, y, g.shape),))  # dx = g/(2y)
+_abs.defvjp(lambda g, needs, x: (run(K.abs_backward, g, x, g.shape),))    # dx = g*sign(x)
+_sin.defvjp(lambda g, needs, x: (run(K.sin_backward, g, x, g.shape),))    # dx = g*cos(x)
+_cos.defvjp(lambda g, needs, x: (run(K.cos_backward, g, x, g.shape),))    # dx = -g*sin(x)
+
+
+def rsqrt(x):
+    return pow(x, -0.5)
+
+
+def square(x):
+    return pow(x, 2.0)

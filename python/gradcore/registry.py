@@ -1,0 +1,58 @@
+"""The op registry: one entry per differentiable primitive, holding its backward rule.
+
+Forward code calls C++ kernels only through ``run(K.<kernel>, *inputs, *outputs, *attrs)``,
+the uniform entry point into the C++ kernel registry; backward rules do the same. Because
+every tensor computation funnels through ``run``, a recorder can capture a training step as a
+flat list of kernel calls and replay it inside the C++ core (see docs/ARCHITECTURE.md).
+"""
+from . import _C
+
+run = _C.run
+
+
+class _KernelIds:
+    """Attribute access to kernel ids: ``K.gemm`` is the id of the C++ kernel "gemm"."""
+
+    def __init__(self):
+        for i, name in enumerate(_C.kernel_names()):
+            setattr(self, name, i)
+
+    def __getattr__(self, name):
+        raise AttributeError(f"no C++ kernel named {name!r} is registered")
+
+
+K = _KernelIds()
+
+
+class Primitive:
+    """A differentiable primitive: a name and its vector-Jacobian product.
+
+    ``vjp(g, needs, *saved)`` gets the output gradient ``g`` (a numpy array with the output's
+    shape), ``needs`` (one bool per input: does that input want a gradient) and whatever the
+    forward saved; it returns one gradient (array or None) per input. Gradients may have the
+    broadcast output shape: the engine sums them back to each input's shape.
+    """
+
+    __slots__ = ("name", "vjp")
+
+    def __init__(self, name):
+        self.name = name
+        self.vjp = None
+
+    def defvjp(self, fn):
+        self.vjp = fn
+        return fn
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+
+PRIMITIVES = {}
+
+
+def primitive(name):
+    """Create and register the primitive ``name``; attach its rule with ``@p.defvjp``."""
+    if name in PRIMITIVES:
+        raise ValueError(f"primitive {name!r} registered twice")
+    p = PRIMITIVES[name] = Primitive(name)
+    return p
