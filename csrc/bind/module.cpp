@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <vector>
 #include <Eigen/Core>
 #ifdef _OPENMP
 #include <omp.h>
@@ -107,6 +108,34 @@ bool push_attr(PyObject* o, double* attrs, int* n, const char* kname) {
   return true;
 }
 
+// Variadic in-place kernels (fused multi-tensor optimizer steps): every leading array argument
+// is read and written in place; the remaining arguments are attributes. Returns None.
+PyObject* run_variadic(const KernelDef& k, PyObject* const* args, Py_ssize_t nargs) {
+  constexpr int kMaxVar = 4096;
+  static thread_local std::vector<Buf> bufs;
+  bufs.clear();
+  Py_ssize_t j = 1;
+  auto& api = npy_api::get();
+  for (; j < nargs && api.PyArray_Check_(args[j]); ++j) {
+    if (int(bufs.size()) >= kMaxVar) { PyErr_Format(PyExc_ValueError, "%s: too many tensors", k.name); return nullptr; }
+    bufs.emplace_back();
+    if (!to_buf(args[j], &bufs.back(), k.name, "tensor", int(j - 1), true)) return nullptr;
+  }
+  double attrs[kMaxAttrs]; int nattr = 0;
+  for (; j < nargs; ++j) if (!push_attr(args[j], attrs, &nattr, k.name)) return nullptr;
+  int64_t big = 0;
+  for (auto& b : bufs) big += b.numel();
+  PyObject* etype = nullptr; std::string msg;
+  PyThreadState* ts = big >= 4096 ? PyEval_SaveThread() : nullptr;
+  try { k.fn(Ins(bufs.data(), bufs.size()), Outs(), Attrs(attrs, nattr)); }
+  catch (const type_error& e) { etype = PyExc_TypeError; msg = e.what(); }
+  catch (const std::invalid_argument& e) { etype = PyExc_ValueError; msg = e.what(); }
+  catch (const std::exception& e) { etype = PyExc_RuntimeError; msg = e.what(); }
+  if (ts) PyEval_RestoreThread(ts);
+  if (etype) { PyErr_SetString(etype, msg.c_str()); return nullptr; }
+  Py_RETURN_NONE;
+}
+
 // _C.run(kernel_id, *inputs, *outputs, *attrs): inputs are arrays; each output is an array to
 // write into or a shape tuple to allocate; the remaining arguments are numeric attributes.
 // Returns the output array, or a tuple of them.
@@ -119,6 +148,7 @@ PyObject* run(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     return nullptr;
   }
   const KernelDef& k = table[id];
+  if (k.nin == kVariadic) return run_variadic(k, args, nargs);
   if (nargs < 1 + k.nin + k.nout) {
     PyErr_Format(PyExc_TypeError, "%s: needs %d inputs and %d outputs", k.name, k.nin, k.nout);
     return nullptr;

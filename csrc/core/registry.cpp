@@ -23,7 +23,7 @@ int kernel_id(const std::string& name) {
 void call(int id, Ins ins, Outs outs, Attrs attrs) {
   GC_CHECK(id >= 0 && id < int(table().size()), "kernel id " << id << " out of range");
   const KernelDef& k = table()[id];
-  GC_CHECK(int(ins.size()) == k.nin && int(outs.size()) == k.nout,
+  GC_CHECK((k.nin == kVariadic || int(ins.size()) == k.nin) && int(outs.size()) == k.nout,
            k.name << ": expects " << k.nin << " inputs and " << k.nout << " outputs, got "
                   << ins.size() << " and " << outs.size());
   k.fn(ins, outs, attrs);

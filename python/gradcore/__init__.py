@@ -24,6 +24,7 @@ from .ops.reduce import sum, mean, var, std, amax, amin, max, min, argmax, argmi
 from .ops.shape import (reshape, view, flatten, unsqueeze, squeeze, permute, transpose, t,
                         expand, broadcast_to, clone, cat, stack)
 from .ops.matmul import matmul, mm, bmm, dot
+from .ops.softmax import softmax, log_softmax, logsumexp
 from . import _methods  # noqa: F401  (binds operators and methods onto Tensor)
 
 __version__ = _C.config()["version"]

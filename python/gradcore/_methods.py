@@ -1,5 +1,6 @@
 """Bind operators and methods onto gc.Tensor (one table, torch's names)."""
 from .ops import activation as A, elementwise as E, matmul as M, reduce as R, shape as S
+from .ops import softmax as SM
 from .tensor import Tensor
 
 
@@ -25,6 +26,7 @@ _TABLE = {
     "reshape": S.reshape, "view": S.view, "flatten": S.flatten, "unsqueeze": S.unsqueeze,
     "squeeze": S.squeeze, "permute": S.permute, "transpose": S.transpose, "t": S.t,
     "expand": S.expand, "matmul": M.matmul, "mm": M.mm, "bmm": M.bmm, "dot": M.dot,
+    "softmax": SM.softmax, "log_softmax": SM.log_softmax, "logsumexp": SM.logsumexp,
     "where": lambda self, cond, other: E.where(cond, self, other),
 }
 for _name, _fn in _TABLE.items():
