@@ -34,26 +34,34 @@ def is_grad_enabled():
     return _grad_enabled[0]
 
 
+Tensor = None  # set by tensor.py (which imports this module) once the class exists
+
+
 def make(data, prim, inputs, saved):
     """Wrap ``data`` as the output tensor of ``prim`` applied to ``inputs`` (Tensors)."""
-    from .tensor import Tensor
     t = Tensor.__new__(Tensor)
     t._data = data
     t.grad = None
     t._node = None
     t.requires_grad = False
     if _grad_enabled[0]:
-        for x in inputs:
-            if x.requires_grad:
-                break
+        if len(inputs) == 1:
+            x = inputs[0]
+            if not x.requires_grad:
+                return t
+            t._node = Node(prim, (x._node or x,), (True,), (x._data.shape,), saved)
         else:
-            return t
+            for x in inputs:
+                if x.requires_grad:
+                    break
+            else:
+                return t
+            t._node = Node(prim,
+                           tuple((x._node or x) if x.requires_grad else None for x in inputs),
+                           tuple(x.requires_grad for x in inputs),
+                           tuple(x._data.shape for x in inputs),
+                           saved)
         t.requires_grad = True
-        t._node = Node(prim,
-                       tuple((x._node or x) if x.requires_grad else None for x in inputs),
-                       tuple(x.requires_grad for x in inputs),
-                       tuple(x._data.shape for x in inputs),
-                       saved)
     return t
 
 
@@ -80,7 +88,6 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
     With ``inputs=None`` gradients accumulate into leaves' ``.grad``; otherwise the gradients of
     ``inputs`` are returned (a list, None where unreachable) and ``.grad`` is left alone.
     """
-    from .tensor import Tensor
     grads = {}          # id(Node) -> summed output gradient
     leaf_grads = {}     # id(leaf or wanted tensor) -> (tensor, gradient)
     want = None if inputs is None else {id(t._node) if t._node is not None else id(t): t

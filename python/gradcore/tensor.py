@@ -4,7 +4,8 @@ import numpy as np
 
 from . import _C
 from . import dtypes as _dt
-from .engine import Node, backward as _backward
+from . import engine as _engine
+from .engine import backward as _backward
 from .registry import K, run
 
 
@@ -195,6 +196,9 @@ class Tensor:
 
     def cpu(self):
         return self
+
+
+_engine.Tensor = Tensor
 
 
 def _wrap(data, requires_grad=False):
