@@ -1,14 +1,80 @@
-"""softmax, log_softmax, logsumexp along a dim (numerically stable).
-Kernels: csrc/kernels/softmax.cpp. (Being written: see tests/test_softmax.py.)"""
+"""softmax, log_softmax, logsumexp along dims, numerically stable (every exp is of x - max).
+Kernels: csrc/kernels/softmax.cpp. Backward rules:
+    softmax:      dx = y * (g - sum_dim(g * y))
+    log_softmax:  dx = g - exp(y) * sum_dim(g)
+    logsumexp:    dx = g * exp(x - y)      (g, y broadcast over the reduced dims)
+"""
+from .. import dtypes as _dt
+from ..engine import make
+from ..registry import K, primitive, run
+from ..tensor import Tensor, as_tensor
+from .elementwise import _check_float, cast
+from .reduce import _keep_shape, _out_shape, norm_dims
+from .shape import _permute_data
+
+_softmax, _log_softmax, _logsumexp = (primitive("softmax"), primitive("log_softmax"),
+                                      primitive("logsumexp"))
 
 
-def softmax(x, dim=-1):
-    raise NotImplementedError("softmax: not implemented yet")
+def _prepare(op, x, dim, dtype):
+    x = x if type(x) is Tensor else as_tensor(x)
+    if dtype is not None:
+        x = cast(x, _dt.canonical(dtype))
+    _check_float(op, x)
+    if dim is None or not isinstance(dim, int):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    (d,) = norm_dims(op, dim, x._data.ndim)
+    return x, d
 
 
-def log_softmax(x, dim=-1):
-    raise NotImplementedError("log_softmax: not implemented yet")
+def softmax(x, dim=-1, dtype=None):
+    """exp(x) / sum(exp(x)) along ``dim``. Shapes: any -> same. A slice of all -inf gives nan."""
+    x, d = _prepare("softmax", x, dim, dtype)
+    y = run(K.softmax, x._data, x._data.shape, d)
+    return make(y, _softmax, (x,), (y, d))
+
+
+@_softmax.defvjp
+def _(g, needs, y, d):
+    return (run(K.softmax_backward, g, y, g.shape, d),)
+
+
+def log_softmax(x, dim=-1, dtype=None):
+    """x - logsumexp(x, dim, keepdim=True). Shapes: any -> same."""
+    x, d = _prepare("log_softmax", x, dim, dtype)
+    y = run(K.log_softmax, x._data, x._data.shape, d)
+    return make(y, _log_softmax, (x,), (y, d))
+
+
+@_log_softmax.defvjp
+def _(g, needs, y, d):
+    return (run(K.log_softmax_backward, g, y, g.shape, d),)
 
 
 def logsumexp(x, dim=None, keepdim=False):
-    raise NotImplementedError("logsumexp: not implemented yet")
+    """log(sum(exp(x))) over ``dim`` (int, tuple, or None for every dim), as torch: -inf for
+    slices of all -inf or empty slices, +inf when a slice holds +inf."""
+    x = x if type(x) is Tensor else as_tensor(x)
+    _check_float("logsumexp", x)
+    xd = x._data
+    nd = xd.ndim
+    dims = norm_dims("logsumexp", dim, nd) if nd else ()
+    dims = dims or tuple(range(nd))  # dim=() reduces everything, as torch's reductions
+    keep = _keep_shape(xd.shape, dims)
+    src, d0, d1 = xd, 0, nd
+    if dims:
+        d0, d1 = dims[0], dims[-1] + 1
+        # The kernel reduces one run of dims [d0, d1); a kept dim of size > 1 inside the run
+        # means a copy with the reduced dims moved last.
+        if any(xd.shape[j] != 1 for j in range(d0, d1) if j not in dims):
+            kept = tuple(j for j in range(nd) if j not in dims)
+            src = _permute_data(xd, kept + dims)
+            d0, d1 = len(kept), nd
+    y = run(K.logsumexp, src, keep, d0, d1)
+    out = y if keepdim else y.reshape(_out_shape(xd.shape, dims, False))
+    return make(out, _logsumexp, (x,), (xd, y, keep))
+
+
+@_logsumexp.defvjp
+def _(g, needs, x, y, keep):
+    return (run(K.logsumexp_backward, g.reshape(keep), x, y, x.shape),)
