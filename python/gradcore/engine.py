@@ -14,7 +14,7 @@ _grad_enabled = [True]
 
 
 class Node:
-    __slots__ = ("prim", "parents", "needs", "shapes", "saved")
+    __slots__ = ("prim", "parents", "needs", "shapes", "saved", "g", "pending")
 
     def __init__(self, prim, parents, needs, shapes, saved):
         self.prim = prim
@@ -22,6 +22,8 @@ class Node:
         self.needs = needs
         self.shapes = shapes
         self.saved = saved
+        self.pending = None   # consumer count, only during a backward pass
+        self.g = None         # summed output gradient, only during a backward pass
 
     def name(self):
         return self.prim.name
@@ -87,83 +89,85 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
 
     With ``inputs=None`` gradients accumulate into leaves' ``.grad``; otherwise the gradients of
     ``inputs`` are returned (a list, None where unreachable) and ``.grad`` is left alone.
+    Per-node bookkeeping lives in the nodes' ``g`` / ``pending`` slots, not in dicts.
     """
-    grads = {}          # id(Node) -> summed output gradient
     leaf_grads = {}     # id(leaf or wanted tensor) -> (tensor, gradient)
     want = None if inputs is None else {id(t._node) if t._node is not None else id(t): t
                                         for t in inputs}
-    # 1. Count, for every node reachable from the roots, how many consumers it has.
-    pending = {}
+    # 1. Find every node reachable from the roots and count its consumers.
     stack = []
+    for r in roots:
+        n = r._node
+        if n is not None and n.pending is None:
+            if n.saved is _FREED:
+                raise RuntimeError(_FREED_MSG)
+            n.pending, n.g = 0, None
+            stack.append(n)
+    found = list(stack)
+    while stack:
+        for p in stack.pop().parents:
+            if p is not None and type(p) is Node:
+                if p.pending is None:
+                    p.pending, p.g = 1, None
+                    stack.append(p)
+                    found.append(p)
+                else:
+                    p.pending += 1
     for r, s in zip(roots, seeds):
         n = r._node
         if n is None:
             if r.requires_grad:
-                leaf_grads[id(r)] = (r, s if id(r) not in leaf_grads else _add(leaf_grads[id(r)][1], s))
-            continue
-        if n.saved is _FREED:
-            raise RuntimeError(_FREED_MSG)
-        grads[id(n)] = s if id(n) not in grads else _add(grads[id(n)], s)
-        if id(n) not in pending:
-            pending[id(n)] = 0
-            stack.append(n)
-    seen = set(pending)
-    while stack:
-        n = stack.pop()
-        for p in n.parents:
-            if p is not None and type(p) is Node:
-                pid = id(p)
-                pending[pid] = pending.get(pid, 0) + 1
-                if pid not in seen:
-                    seen.add(pid)
-                    stack.append(p)
-    # 2. Run rules in reverse topological order.
-    ready = [r._node for r in roots if r._node is not None and pending[id(r._node)] == 0]
-    ready = list({id(n): n for n in ready}.values())
-    while ready:
-        n = ready.pop()
-        g = grads.pop(id(n), None)
-        saved = n.saved
-        if saved is _FREED:
-            raise RuntimeError(_FREED_MSG)
-        if want is not None and id(n) in want:
-            t = want[id(n)]
-            leaf_grads[id(t)] = (t, g)
-        if not retain_graph:
-            n.saved = _FREED
-        if g is not None:
-            rule = n.prim.vjp
-            if rule is None:
-                raise RuntimeError(f"no backward rule for '{n.prim.name}'")
-            in_grads = rule(g, n.needs, *saved)
-            if len(in_grads) != len(n.parents):
-                raise RuntimeError(f"backward rule of '{n.prim.name}' returned {len(in_grads)} "
-                                   f"gradients for {len(n.parents)} inputs")
+                k = id(r)
+                leaf_grads[k] = (r, s if k not in leaf_grads else _add(leaf_grads[k][1], s))
         else:
-            in_grads = (None,) * len(n.parents)
-        for p, gi, shape in zip(n.parents, in_grads, n.shapes):
-            if p is None:
-                continue
-            if type(p) is Node:
-                pid = id(p)
-                if gi is not None:
-                    if gi.shape != shape:
-                        gi = _unbroadcast(gi, shape, n.prim.name)
-                    grads[pid] = gi if pid not in grads else _add(grads[pid], gi)
-                pending[pid] -= 1
-                if pending[pid] == 0:
-                    ready.append(p)
-            elif gi is not None:
-                if gi.shape != shape:
+            n.g = s if n.g is None else _add(n.g, s)
+    # 2. Run rules in reverse topological order.
+    ready = [n for n in found if n.pending == 0]
+    try:
+        while ready:
+            n = ready.pop()
+            g, n.g, n.pending = n.g, None, None
+            saved = n.saved
+            if saved is _FREED:
+                raise RuntimeError(_FREED_MSG)
+            if want is not None and id(n) in want:
+                t = want[id(n)]
+                leaf_grads[id(t)] = (t, g)
+            if not retain_graph:
+                n.saved = _FREED
+            if g is not None:
+                rule = n.prim.vjp
+                if rule is None:
+                    raise RuntimeError(f"no backward rule for '{n.prim.name}'")
+                in_grads = rule(g, n.needs, *saved)
+                if len(in_grads) != len(n.parents):
+                    raise RuntimeError(f"backward rule of '{n.prim.name}' returned "
+                                       f"{len(in_grads)} gradients for {len(n.parents)} inputs")
+            else:
+                in_grads = (None,) * len(n.parents)
+            for p, gi, shape in zip(n.parents, in_grads, n.shapes):
+                if p is None:
+                    continue
+                if gi is not None and gi.shape != shape:
                     gi = _unbroadcast(gi, shape, n.prim.name)
-                k = id(p)
-                leaf_grads[k] = (p, gi) if k not in leaf_grads else (p, _add(leaf_grads[k][1], gi))
+                if type(p) is Node:
+                    if gi is not None:
+                        p.g = gi if p.g is None else _add(p.g, gi)
+                    p.pending -= 1
+                    if p.pending == 0:
+                        ready.append(p)
+                elif gi is not None:
+                    k = id(p)
+                    leaf_grads[k] = (p, gi) if k not in leaf_grads else (p, _add(leaf_grads[k][1], gi))
+    finally:
+        for n in found:
+            n.pending = n.g = None
     # 3. Deliver.
     if want is not None:
         out = []
         for t in inputs:
             e = leaf_grads.get(id(t))
-            out.append(None if e is None else _wrap_grad(e[1], t, Tensor))
+            out.append(None if e is None else _wrap_grad(e[1], t))
         return out
     # A gradient buffer may reach two leaves (add passes g to both; reshape makes views of
     # it) or be the caller's seed: copy it then, so that in-place updates of one .grad
@@ -176,7 +180,7 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
                 g = run(K.expand, g, g.shape)
                 key = id(g)
             handed.add(key)
-            t.grad = _wrap_grad(g, t, Tensor)
+            t.grad = _wrap_grad(g, t)
         else:
             run(K.accumulate, g, t.grad._data)
     return None
@@ -188,7 +192,7 @@ def _owner(a):
     return b if isinstance(b, _np.ndarray) else a
 
 
-def _wrap_grad(g, t, Tensor):
+def _wrap_grad(g, t):
     if g.dtype != t._data.dtype:
         g = run(K.cast, g, _empty_like(t._data))
     out = Tensor.__new__(Tensor)
