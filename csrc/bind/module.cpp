@@ -244,7 +244,24 @@ py::dict config() {
 #endif
   d["num_threads"] = num_threads();
   d["simd_option"] = GC_SIMD;
-  d["simd"] = Eigen::SimdInstructionSetsInUse();
+  std::string flags;
+#ifdef __AVX512F__
+  flags += "AVX512F ";
+#endif
+#ifdef __AVX2__
+  flags += "AVX2 ";
+#endif
+#ifdef __FMA__
+  flags += "FMA ";
+#endif
+#ifdef __AVX__
+  flags += "AVX ";
+#endif
+#ifdef __SSE4_2__
+  flags += "SSE4.2";
+#endif
+  d["simd"] = flags;
+  d["eigen_simd"] = Eigen::SimdInstructionSetsInUse();
   d["compiler"] = __VERSION__;
   return d;
 }
