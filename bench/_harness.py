@@ -1,0 +1,186 @@
+"""Timing helpers shared by the bench_<family>.py modules.
+
+Every workload times its candidates (gradcore, numpy, PyTorch, ...) ALTERNATELY in one process:
+each repetition runs every candidate once, in an order rotated per repetition, so a noisy
+neighbour slows all candidates alike instead of whichever happened to run during the noise.
+A candidate's number is the median over repetitions of (block time / calls in the block), where
+the block size is calibrated once so one block lasts about ``target_s``.
+"""
+import argparse
+import gc as _pygc
+import json
+import os
+import statistics
+import sys
+import time
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+try:
+    import gradcore  # noqa: F401
+except ImportError:  # running from a source checkout without PYTHONPATH=python
+    sys.path.insert(0, os.path.join(_ROOT, "python"))
+import gradcore as gc  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def try_torch():
+    """PyTorch if importable (it is optional), with its threads set to gradcore's."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(gc.get_num_threads())
+    return torch
+
+
+def blas_info():
+    """numpy's BLAS as threadpoolctl reports it (threads, OpenBLAS core type), or {}."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return {}
+    for d in threadpool_info():
+        if d.get("user_api") == "blas":
+            return {"numpy_blas": d.get("internal_api"), "numpy_blas_threads": d.get("num_threads"),
+                    "openblas_coretype": d.get("architecture"), "blas_version": d.get("version")}
+    return {}
+
+
+def set_threads(n):
+    """Use ``n`` threads in gradcore, torch and (through threadpoolctl) numpy's BLAS."""
+    gc.set_num_threads(n)
+    torch = try_torch()
+    if torch is not None:
+        torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(n, user_api="blas")  # keep the handle alive while benchmarking
+
+
+def environment():
+    """One record describing what the numbers were measured with."""
+    torch = try_torch()
+    cfg = gc._C.config()
+    env = {"workload": "environment", "gradcore_threads": gc.get_num_threads(),
+           "torch_threads": torch.get_num_threads() if torch is not None else None,
+           "gradcore_simd": cfg.get("simd_option"), "gradcore_version": cfg.get("version"),
+           "numpy_version": np.__version__,
+           "torch_version": torch.__version__ if torch is not None else None,
+           "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
+           "loadavg_1min": round(os.getloadavg()[0], 2)}
+    env.update(blas_info())
+    env["OPENBLAS_CORETYPE"] = os.environ.get("OPENBLAS_CORETYPE")
+    env["OPENBLAS_L2_SIZE"] = os.environ.get("OPENBLAS_L2_SIZE")
+    return env
+
+
+def emit(record, out=None):
+    """Print one workload as a JSON line (the only thing bench modules print on stdout)."""
+    rec = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()}
+    print(json.dumps(rec), file=out or sys.stdout, flush=True)
+    return rec
+
+
+def _block(fn, n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return time.perf_counter() - t0
+
+
+def _calibrate(fn, target_s):
+    n = 1
+    while True:
+        dt = _block(fn, n)
+        if dt >= target_s / 4 or n >= 1 << 20:
+            return max(1, int(n * target_s / max(dt, 1e-9)))
+        n *= 4
+
+
+def interleaved(candidates, reps=7, warmup=1, target_s=0.05, pause_s=0.0):
+    """Median seconds per call of each candidate, timed alternately.
+
+    ``candidates`` maps a name to ``fn`` or ``(fn, before, after)``: ``before``/``after`` run
+    around each timed block, untimed (e.g. switching the thread count). Returns
+    ``({name: median_s}, {name: spread})``, spread = (p75 - p25) / median of the repetitions.
+    ``pause_s``: idle time before each block. OpenBLAS workers spin ~0.1 s after a call and
+    OpenMP workers a while too; on 2 cores a spinning pool of the PREVIOUS candidate steals a
+    core from the next one, so without the pause each library is timed against another's
+    spinners instead of alone.
+    """
+    norm = {k: (v if isinstance(v, tuple) else (v, None, None)) for k, v in candidates.items()}
+    names = list(norm)
+    calls = {}
+    for k in names:
+        fn, before, after = norm[k]
+        if before:
+            before()
+        if pause_s:
+            time.sleep(pause_s)
+        for _ in range(warmup):
+            fn()
+        calls[k] = _calibrate(fn, target_s)
+        if after:
+            after()
+    times = {k: [] for k in names}
+    _pygc.collect()
+    for r in range(max(reps, 1)):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for k in order:
+            fn, before, after = norm[k]
+            if before:
+                before()
+            if pause_s:
+                time.sleep(pause_s)
+            times[k].append(_block(fn, calls[k]) / calls[k])
+            if after:
+                after()
+    med = {k: statistics.median(v) for k, v in times.items()}
+    spread = {}
+    for k, v in times.items():
+        q = statistics.quantiles(v, n=4) if len(v) >= 2 else [v[0]] * 3
+        spread[k] = (q[2] - q[0]) / med[k] if med[k] > 0 else 0.0
+    return med, spread
+
+
+def ratio(other, mine):
+    """How many times faster gradcore is: other's time / gradcore's time (None if missing)."""
+    if other is None or mine is None or mine <= 0:
+        return None
+    return other / mine
+
+
+def parser(description):
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="tiny sizes and short blocks (smoke test)")
+    p.add_argument("--reps", type=int, default=None, help="timed repetitions (default 7, quick 5)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for gradcore, torch and numpy's BLAS (default: gradcore's)")
+    return p
+
+
+class Settings:
+    """What a bench module's ``run`` needs: sizes mode, repetitions, block length."""
+
+    def __init__(self, quick=False, reps=None):
+        self.quick = quick
+        self.reps = reps if reps is not None else (5 if quick else 7)
+        self.target_s = 0.002 if quick else 0.05
+        self.warmup = 1 if quick else 2
+        self.pause_s = 0.0 if quick else 0.15
+
+    def time(self, candidates, target_s=None):
+        return interleaved(candidates, reps=self.reps, warmup=self.warmup,
+                           target_s=self.target_s if target_s is None else target_s,
+                           pause_s=self.pause_s)
+
+
+def module_main(run, description, argv=None):
+    """Shared ``main`` of the bench modules: parse, fix threads, print environment, run."""
+    args = parser(description).parse_args(argv)
+    limit = set_threads(args.threads) if args.threads else None  # noqa: F841 (kept alive)
+    emit(environment())
+    return run(Settings(args.quick, args.reps))
