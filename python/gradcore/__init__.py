@@ -57,3 +57,6 @@ _n = _os.environ.get("GRADCORE_NUM_THREADS")
 if _n:
     set_num_threads(int(_n))
 del _n
+
+from . import data, train  # noqa: E402
+from .serialization import save, load  # noqa: E402

@@ -1,0 +1,211 @@
+"""Datasets and batching: ``TensorDataset``, ``DataLoader``, the bundled digits, and synthetic
+2-D classification sets (moons, spirals).
+
+    X, y, Xt, yt = gc.data.load_digits()
+    loader = gc.data.DataLoader(gc.data.TensorDataset(X, y), batch_size=32, shuffle=True, seed=0)
+    for xb, yb in loader:      # xb (32, 64) float32, yb (32,) int64 gc tensors
+        ...
+"""
+import math
+
+import numpy as np
+
+from . import dtypes as _dt
+from .tensor import Tensor, as_tensor, randperm
+
+__all__ = ["TensorDataset", "DataLoader", "load_digits", "make_moons", "make_spirals"]
+
+
+class TensorDataset:
+    """Samples are rows of equally long arrays: ``ds[i] == (a[i], b[i], ...)``.
+
+    Takes gc tensors or numpy arrays (numpy arrays are shared, not copied, when their dtype is a
+    gc dtype and they are C-contiguous). ``ds.tensors`` holds the gc tensors.
+    """
+
+    def __init__(self, *arrays):
+        if not arrays:
+            raise ValueError("TensorDataset: needs at least one array")
+        ts = []
+        for i, a in enumerate(arrays):
+            if not isinstance(a, (Tensor, np.ndarray)):
+                a = np.asarray(a)
+            t = as_tensor(a).detach()
+            if t.ndim == 0:
+                raise ValueError(f"TensorDataset: array {i} is 0-d; every array needs a leading "
+                                 "sample dimension")
+            ts.append(t)
+        n = {t.shape[0] for t in ts}
+        if len(n) != 1:
+            raise ValueError("TensorDataset: arrays differ in their first (sample) dimension: "
+                             f"shapes {[t.shape for t in ts]}")
+        self.tensors = tuple(ts)
+
+    def __len__(self):
+        return self.tensors[0].shape[0]
+
+    def __getitem__(self, i):
+        return tuple(t[i] for t in self.tensors)
+
+    def __getitems__(self, idx):
+        """A whole batch at once: one gather (index_select kernel) per tensor."""
+        return tuple(t[idx] for t in self.tensors)
+
+
+class DataLoader:
+    """Iterate over ``dataset`` in batches of ``batch_size``, yielding tuples of gc tensors.
+
+    ``shuffle=True`` draws a new permutation every epoch (every ``iter(loader)``): from a private
+    numpy generator seeded once with ``seed`` (so the whole sequence of epochs is reproducible and
+    independent of other random draws), or from the global gc generator (``gc.randperm``) when
+    ``seed`` is None. Datasets with ``__getitems__(indices)`` (TensorDataset) are sliced in bulk;
+    others are read sample by sample and stacked.
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        if seed is not None and not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"DataLoader: seed must be an int or None, got {type(seed).__name__}")
+        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+            raise TypeError("DataLoader: dataset needs __len__ and __getitem__ (e.g. "
+                            "gc.data.TensorDataset)")
+        self.dataset, self.batch_size = dataset, int(batch_size)
+        self.shuffle, self.drop_last, self.seed = bool(shuffle), bool(drop_last), seed
+        self._epochs_drawn = 0
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    def __len__(self):
+        n, b = len(self.dataset), self.batch_size
+        return n // b if self.drop_last else math.ceil(n / b)
+
+    def _order(self, n):
+        if not self.shuffle:
+            return None
+        self._epochs_drawn += 1
+        if self._rng is not None:
+            return self._rng.permutation(n).astype(np.int64)
+        return randperm(n).numpy()
+
+    def __iter__(self):
+        n = len(self.dataset)
+        order = self._order(n)
+        bulk = getattr(self.dataset, "__getitems__", None)
+        for b in range(len(self)):
+            lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, n)
+            idx = np.arange(lo, hi, dtype=np.int64) if order is None else order[lo:hi]
+            if bulk is not None:
+                # contiguous ranges as slices: one strided copy instead of a gather
+                yield tuple(bulk(slice(lo, hi) if order is None else idx))
+            else:
+                yield _collate([self.dataset[int(i)] for i in idx])
+
+    # A seeded loader's position is the number of permutations drawn; saving it lets a resumed
+    # run see the same batches as an uninterrupted one.
+    def state_dict(self):
+        return {"seed": self.seed, "epochs_drawn": self._epochs_drawn}
+
+    def load_state_dict(self, state):
+        if state.get("seed") != self.seed:
+            raise ValueError(f"DataLoader.load_state_dict: saved seed {state.get('seed')} != "
+                             f"this loader's seed {self.seed}")
+        self._rng = np.random.default_rng(self.seed) if self.seed is not None else None
+        self._epochs_drawn = 0
+        k = int(state["epochs_drawn"])
+        if self._rng is not None:
+            for _ in range(k):
+                self._rng.permutation(len(self.dataset))
+        self._epochs_drawn = k
+
+
+def _collate(samples):
+    """List of samples (tuples of arrays/tensors/numbers) -> tuple of stacked gc tensors."""
+    first = samples[0]
+    if not isinstance(first, (tuple, list)):
+        return (_stack([s for s in samples]),)
+    return tuple(_stack([s[j] for s in samples]) for j in range(len(first)))
+
+
+def _stack(items):
+    a = np.stack([np.asarray(x.detach() if isinstance(x, Tensor) else x) for x in items])
+    if a.dtype.kind == "f" and a.dtype not in _dt.FLOATS:
+        a = a.astype(np.float32)
+    return as_tensor(np.ascontiguousarray(a))
+
+
+# ---- datasets ------------------------------------------------------------------------------
+def load_digits(images=False):
+    """The 8x8 handwritten digits scikit-learn ships (1797 samples, no download).
+
+    Returns ``(X_train, y_train, X_test, y_test)`` numpy arrays: X float32 = pixel / 16 in [0, 1],
+    shape (N, 64), or (N, 1, 8, 8) with ``images=True``; y int64. The split is stratified and
+    shuffled with a fixed seed, 20% test (1437 train / 360 test).
+    """
+    try:
+        from sklearn.datasets import load_digits as _sk_digits
+    except ImportError:
+        raise ImportError("gc.data.load_digits needs scikit-learn for its bundled digits data: "
+                          "pip install gradcore[data]  (or: pip install scikit-learn)") from None
+    d = _sk_digits()
+    X = (np.asarray(d.data, dtype=np.float64) / 16.0).astype(np.float32)
+    y = np.asarray(d.target, dtype=np.int64)
+    tr, te = _stratified_split(y, test_frac=0.2, seed=0)
+    if images:
+        X = X.reshape(-1, 1, 8, 8)
+    return (np.ascontiguousarray(X[tr]), y[tr].copy(), np.ascontiguousarray(X[te]), y[te].copy())
+
+
+def _stratified_split(y, test_frac, seed):
+    """Per class, round(test_frac * count) samples go to test; both sides are shuffled. Our own
+    numpy code (not sklearn's splitter) so the split never changes with the sklearn version."""
+    rng = np.random.default_rng(seed)
+    tr, te = [], []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        k = int(round(test_frac * len(idx)))
+        te.append(idx[:k])
+        tr.append(idx[k:])
+    return rng.permutation(np.concatenate(tr)), rng.permutation(np.concatenate(te))
+
+
+def make_moons(n_samples=200, noise=0.1, seed=None):
+    """Two interleaving half circles (as sklearn's make_moons, shuffled).
+    Returns X float32 (n, 2), y int64 (n,) in {0, 1}."""
+    n_samples = _check_n("make_moons", n_samples)
+    rng = np.random.default_rng(seed)
+    n0 = n_samples // 2
+    n1 = n_samples - n0
+    t0, t1 = np.linspace(0, np.pi, n0), np.linspace(0, np.pi, n1)
+    X = np.concatenate([np.stack([np.cos(t0), np.sin(t0)], 1),
+                        np.stack([1 - np.cos(t1), 0.5 - np.sin(t1)], 1)])
+    y = np.concatenate([np.zeros(n0, np.int64), np.ones(n1, np.int64)])
+    if noise:
+        X = X + rng.normal(0.0, noise, X.shape)
+    p = rng.permutation(n_samples)
+    return X[p].astype(np.float32), y[p]
+
+
+def make_spirals(n_samples=300, n_classes=3, noise=0.2, seed=None):
+    """``n_classes`` interleaved spiral arms (cs231n's toy set): radius r in [0, 1], angle
+    4k .. 4(k+1) plus N(0, noise) jitter. Returns X float32 (n, 2), y int64 (n,), shuffled."""
+    n_samples = _check_n("make_spirals", n_samples)
+    if not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
+        raise ValueError(f"make_spirals: n_classes must be a positive int, got {n_classes!r}")
+    rng = np.random.default_rng(seed)
+    counts = [n_samples // n_classes + (k < n_samples % n_classes) for k in range(n_classes)]
+    Xs, ys = [], []
+    for k, m in enumerate(counts):
+        r = np.linspace(0.0, 1.0, m)
+        t = np.linspace(4.0 * k, 4.0 * (k + 1), m) + rng.normal(0.0, noise, m)
+        Xs.append(np.stack([r * np.sin(t), r * np.cos(t)], 1))
+        ys.append(np.full(m, k, np.int64))
+    X, y = np.concatenate(Xs), np.concatenate(ys)
+    p = rng.permutation(n_samples)
+    return X[p].astype(np.float32), y[p]
+
+
+def _check_n(op, n):
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"{op}: n_samples must be a positive int, got {n!r}")
+    return int(n)

@@ -1,0 +1,229 @@
+"""``fit``: the standard supervised training loop, and ``evaluate``.
+
+One step: zero_grad -> forward -> loss -> backward -> record gradient norms -> clip (optional)
+-> optimizer.step() -> per-batch scheduler step. Every tensor computation, the gradient norms and
+accuracy included, goes through gc ops (C++ kernels); Python only converts finished scalars.
+"""
+import math
+import time
+
+from ..autograd import no_grad
+from .callbacks import Callback
+from .history import History
+
+__all__ = ["fit", "evaluate"]
+
+
+def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, scheduler=None,
+        clip_grad_norm=None, metrics=("accuracy",), callbacks=(), progress=True):
+    """Train ``model`` for ``epochs`` passes over ``train_loader`` and return a ``History``.
+
+    Batches are tuples ``(*inputs, target)``: the model gets ``model(*inputs)`` and the loss
+    ``loss_fn(output, target)`` (a scalar mean over the batch). ``metrics`` holds 'accuracy'
+    (argmax over the last dim for (N, C) outputs, ``output > 0`` for (N,) / (N, 1) logits) and/or
+    callables ``fn(output, target) -> float`` (batch mean; recorded under ``fn.__name__``).
+    Train loss/accuracy are averaged over the epoch's batches, weighted by batch size, from the
+    outputs the training steps computed. Schedulers step once per epoch, except per-batch ones
+    (OneCycleLR, CyclicLR, or any with ``per_batch = True``), which step after every batch;
+    ReduceLROnPlateau steps with ``val_loss`` (``loss`` without a val_loader).
+    ``clip_grad_norm`` clips the total gradient L2 norm (``gc.nn.utils.clip_grad_norm_``);
+    ``history.grad_norms`` records the norms before clipping. ``progress`` shows a tqdm bar.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+    metric_fns = _metric_fns(metrics)
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"fit: callbacks must be gc.train.Callback instances, got "
+                            f"{type(cb).__name__}")
+    clip = None
+    if clip_grad_norm is not None:
+        if not clip_grad_norm > 0:
+            raise ValueError(f"fit: clip_grad_norm must be > 0, got {clip_grad_norm!r}")
+        from ..nn.utils import clip_grad_norm_ as clip
+    per_batch, plateau = _scheduler_kind(scheduler)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
+    history = History()
+    history.grad_norms = {n: [] for n, _ in named}
+    for cb in callbacks:
+        cb.set_context(model, optimizer, history)
+        cb.stop_training = False
+    bar = _bar(progress, epochs * len(train_loader))
+    _call(callbacks, "on_train_begin", {})
+    try:
+        for epoch in range(epochs):
+            _call(callbacks, "on_epoch_begin", epoch, {})
+            t0 = time.perf_counter()
+            logs = {"lr": float(optimizer.param_groups[0]["lr"])}
+            model.train()
+            stats, gsum = _Stats(metric_fns), {n: [0.0, 0] for n, _ in named}
+            for b, batch in enumerate(train_loader):
+                *inputs, target = _split(batch)
+                optimizer.zero_grad()
+                out = model(*inputs)
+                loss = loss_fn(out, target)
+                loss.backward()
+                _grad_norms(named, gsum)
+                if clip is not None:
+                    clip(params, clip_grad_norm)
+                optimizer.step()
+                if per_batch:
+                    scheduler.step()
+                n = len(target)
+                lv = stats.add(loss, out, target, n)
+                if bar is not None:
+                    bar.update(1)
+                _call(callbacks, "on_batch_end", b, {"loss": lv, "size": n})
+                if any(cb.stop_training for cb in callbacks):
+                    break
+            logs.update(stats.result(""))
+            if val_loader is not None:
+                logs.update(_evaluate(model, loss_fn, val_loader, metric_fns, "val_"))
+            if scheduler is not None and not per_batch:
+                if plateau:
+                    scheduler.step(logs.get("val_loss", logs["loss"]) if val_loader is not None
+                                   else logs["loss"])
+                else:
+                    scheduler.step()
+            logs["epoch_time"] = time.perf_counter() - t0
+            for k in ("accuracy", "val_loss", "val_accuracy"):
+                logs.setdefault(k, None)
+            history._append(logs, {n: (s / c if c else float("nan")) for n, (s, c) in gsum.items()})
+            if bar is not None:
+                bar.set_postfix_str(_postfix(epoch, logs), refresh=False)
+            _call(callbacks, "on_epoch_end", epoch, logs)
+            if any(cb.stop_training for cb in callbacks):
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    _call(callbacks, "on_train_end", {})
+    return history
+
+
+def evaluate(model, loss_fn, loader, metrics=("accuracy",)):
+    """Mean loss and metrics of ``model`` over ``loader`` in eval mode without gradients:
+    ``{'loss': ..., 'accuracy': ...}``. The model's train/eval mode is restored afterwards."""
+    return _evaluate(model, loss_fn, loader, _metric_fns(metrics), "")
+
+
+def _evaluate(model, loss_fn, loader, metric_fns, prefix):
+    was_training = getattr(model, "training", True)
+    model.eval()
+    stats = _Stats(metric_fns)
+    try:
+        with no_grad():
+            for batch in loader:
+                *inputs, target = _split(batch)
+                out = model(*inputs)
+                stats.add(loss_fn(out, target), out, target, len(target))
+    finally:
+        model.train(was_training)
+    return stats.result(prefix)
+
+
+class _Stats:
+    """Batch-size weighted sums of loss and metrics over an epoch."""
+
+    def __init__(self, metric_fns):
+        self.fns, self.n, self.loss = metric_fns, 0, 0.0
+        self.sums = {k: 0.0 for k in metric_fns}
+
+    def add(self, loss, out, target, n):
+        lv = float(loss.item())
+        self.loss += lv * n
+        self.n += n
+        if self.fns:
+            with no_grad():
+                for k, fn in self.fns.items():
+                    self.sums[k] += float(fn(out.detach(), target)) * n
+        return lv
+
+    def result(self, prefix):
+        if self.n == 0:
+            return {prefix + "loss": float("nan"), **{prefix + k: None for k in self.fns}}
+        r = {prefix + "loss": self.loss / self.n}
+        r.update({prefix + k: s / self.n for k, s in self.sums.items()})
+        return r
+
+
+def accuracy(output, target):
+    """Fraction of correct predictions: argmax over the last dim for (N, C) outputs with C > 1,
+    ``output > 0`` (logits) for (N,) / (N, 1) outputs. Computed with gc kernels."""
+    if output.ndim >= 2 and output.shape[-1] > 1:
+        pred = output.argmax(-1)
+    else:
+        pred = (output.reshape(-1) > 0).long()
+        target = target.reshape(-1)
+    if pred.shape != target.shape:
+        raise ValueError(f"accuracy: predictions of shape {pred.shape} (from output "
+                         f"{output.shape}) do not match target shape {target.shape}")
+    if target.dtype != pred.dtype:
+        target = target.long()
+    n = pred.numel()
+    return (pred == target).sum().item() / n if n else float("nan")
+
+
+def _metric_fns(metrics):
+    if isinstance(metrics, str) or callable(metrics):
+        metrics = (metrics,)
+    fns = {}
+    for m in metrics:
+        if m == "accuracy":
+            fns["accuracy"] = accuracy
+        elif callable(m):
+            fns[getattr(m, "__name__", "metric")] = m
+        else:
+            raise ValueError(f"fit: unknown metric {m!r}; use 'accuracy' or a callable "
+                             "fn(output, target) -> float")
+    return fns
+
+
+def _grad_norms(named, gsum):
+    """Add each parameter's gradient L2 norm sqrt(sum g^2) (sum of squares on the kernels)."""
+    with no_grad():
+        for name, p in named:
+            g = p.grad
+            if g is not None:
+                s = gsum[name]
+                s[0] += math.sqrt(max((g * g).sum().item(), 0.0))
+                s[1] += 1
+
+
+def _split(batch):
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+        raise ValueError("fit: each batch must be a tuple (*inputs, target); got "
+                         f"{type(batch).__name__}"
+                         + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""))
+    return batch
+
+
+def _scheduler_kind(s):
+    if s is None:
+        return False, False
+    names = {c.__name__ for c in type(s).__mro__}
+    per_batch = bool(getattr(s, "per_batch", False)) or bool(names & {"OneCycleLR", "CyclicLR"})
+    return per_batch, "ReduceLROnPlateau" in names
+
+
+def _call(callbacks, hook, *args):
+    for cb in callbacks:
+        getattr(cb, hook)(*args)
+
+
+def _bar(progress, total):
+    if not progress or total == 0:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, desc="fit", unit="step", leave=False, dynamic_ncols=True)
+
+
+def _postfix(epoch, logs):
+    s = f"epoch {epoch + 1} loss {logs['loss']:.4f}"
+    if logs.get("accuracy") is not None:
+        s += f" acc {logs['accuracy']:.3f}"
+    if logs.get("val_loss") is not None:
+        s += f" val_loss {logs['val_loss']:.4f}"
+    return s
