@@ -1,0 +1,79 @@
+"""RMSprop (torch.optim.RMSprop): plain, centered, with momentum, one fused call per group."""
+from ..registry import K
+from ..tensor import zeros_like
+from .optimizer import Optimizer, _check, _fused, _step_tensor
+
+
+def rmsprop_(params, grads, square_avgs, grad_avgs, momentum_buffer_list, state_steps, *, lr,
+             alpha, eps, weight_decay, momentum, centered):
+    """Functional RMSprop: ONE fused kernel call updates every parameter and its state in place.
+    ``grad_avgs`` are used only when ``centered``, ``momentum_buffer_list`` only when
+    ``momentum > 0``; ``state_steps`` are 0-d float64 tensors the kernel increments."""
+    lists = [grads, square_avgs, state_steps] + ([momentum_buffer_list] if momentum > 0 else []) \
+        + ([grad_avgs] if centered else [])
+    if any(len(x) != len(params) for x in lists):
+        raise ValueError("rmsprop_: every state list must have one entry per parameter")
+    tuples = []
+    for i, p in enumerate(params):
+        t = [p, grads[i], state_steps[i], square_avgs[i]]
+        if momentum > 0:
+            t.append(momentum_buffer_list[i])
+        if centered:
+            t.append(grad_avgs[i])
+        tuples.append(t)
+    _fused(K.rmsprop_step, tuples, (lr, alpha, eps, weight_decay, momentum, centered))
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton's lecture 6e), as torch.optim.RMSprop.
+
+    Update rule for parameter p with gradient g::
+
+        g = g + weight_decay * p
+        s = alpha * s + (1 - alpha) * g^2
+        centered:  a = alpha * a + (1 - alpha) * g,  den = sqrt(s - a^2) + eps
+        else:      den = sqrt(s) + eps
+        momentum > 0:  b = momentum * b + g / den,  p = p - lr * b
+        else:          p = p - lr * g / den
+
+    >>> opt = gc.optim.RMSprop(model.parameters(), lr=1e-2, momentum=0.9, centered=True)
+    """
+
+    _shaped_state = ("square_avg", "momentum_buffer", "grad_avg")
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False, maximize=False):
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                        momentum=momentum, centered=centered, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _validate(self, g):
+        _check(g["lr"] >= 0.0, f"Invalid learning rate: {g['lr']}")
+        _check(g["eps"] >= 0.0, f"Invalid epsilon value: {g['eps']}")
+        _check(g["momentum"] >= 0.0, f"Invalid momentum value: {g['momentum']}")
+        _check(g["weight_decay"] >= 0.0, f"Invalid weight_decay value: {g['weight_decay']}")
+        _check(g["alpha"] >= 0.0, f"Invalid alpha value: {g['alpha']}")
+        _check(not g.get("maximize", False), "maximize=True is not supported")
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns ``closure()`` if given."""
+        loss = self._closure_loss(closure)
+        for g in self.param_groups:
+            params = [p for p in g["params"] if p.grad is not None]
+            states = []
+            for p in params:
+                s = self.state.setdefault(p, {})
+                if "step" not in s:  # lazy state, as torch
+                    s["step"] = _step_tensor()
+                    s["square_avg"] = zeros_like(p)
+                if g["momentum"] > 0 and "momentum_buffer" not in s:
+                    s["momentum_buffer"] = zeros_like(p)
+                if g["centered"] and "grad_avg" not in s:
+                    s["grad_avg"] = zeros_like(p)
+                states.append(s)
+            rmsprop_(params, [p.grad for p in params], [s["square_avg"] for s in states],
+                     [s.get("grad_avg") for s in states],
+                     [s.get("momentum_buffer") for s in states], [s["step"] for s in states],
+                     lr=g["lr"], alpha=g["alpha"], eps=g["eps"], weight_decay=g["weight_decay"],
+                     momentum=g["momentum"], centered=g["centered"])
+        return loss
