@@ -12,8 +12,9 @@ namespace gc {
 namespace {
 
 template <class T> using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <class T> using CMap = Eigen::Map<const RowMat<T>, Eigen::Aligned16>;
-template <class T> using MMap = Eigen::Map<RowMat<T>, Eigen::Aligned16>;
+// Unaligned: batch slices (i * M * N elements) and user numpy arrays need not be 16-byte aligned.
+template <class T> using CMap = Eigen::Map<const RowMat<T>, Eigen::Unaligned>;
+template <class T> using MMap = Eigen::Map<RowMat<T>, Eigen::Unaligned>;
 
 struct Mat { int64_t b, r, c; };
 Mat as_batch(const Buf& x) {
