@@ -127,8 +127,8 @@ def _(g, needs, a, b):
 _affine, _rdiv, _pow_scalar = primitive("affine"), primitive("rdiv"), primitive("pow_scalar")
 
 
-def affine(x, alpha, beta):
-    _check_float("affine", x)
+def affine(x, alpha, beta, op="affine"):
+    _check_float(op, x)
     return make(run(K.affine, x._data, x._data.shape, alpha, beta), _affine, (x,), (alpha,))
 
 
@@ -162,9 +162,9 @@ def add(a, b, alpha=1):
     if alpha != 1:
         b = mul(b, alpha)
     if isinstance(b, _SCALARS):
-        return affine(as_tensor(a), 1.0, float(b))
+        return affine(as_tensor(a), 1.0, float(b), "add")
     if isinstance(a, _SCALARS):
-        return affine(as_tensor(b), 1.0, float(a))
+        return affine(as_tensor(b), 1.0, float(a), "add")
     return _binary(_add, K.add, "add", a, b)
 
 
@@ -172,23 +172,23 @@ def sub(a, b, alpha=1):
     if alpha != 1:
         b = mul(b, alpha)
     if isinstance(b, _SCALARS):
-        return affine(as_tensor(a), 1.0, -float(b))
+        return affine(as_tensor(a), 1.0, -float(b), "sub")
     if isinstance(a, _SCALARS):
-        return affine(as_tensor(b), -1.0, float(a))
+        return affine(as_tensor(b), -1.0, float(a), "sub")
     return _binary(_sub, K.sub, "sub", a, b)
 
 
 def mul(a, b):
     if isinstance(b, _SCALARS):
-        return affine(as_tensor(a), float(b), 0.0)
+        return affine(as_tensor(a), float(b), 0.0, "mul")
     if isinstance(a, _SCALARS):
-        return affine(as_tensor(b), float(a), 0.0)
+        return affine(as_tensor(b), float(a), 0.0, "mul")
     return _binary(_mul, K.mul, "mul", a, b)
 
 
 def div(a, b):
     if isinstance(b, _SCALARS) and b != 0:
-        return affine(as_tensor(a), 1.0 / float(b), 0.0)
+        return affine(as_tensor(a), 1.0 / float(b), 0.0, "div")
     if isinstance(b, _SCALARS):  # x / 0 gives ±inf or nan, as torch
         return _binary(_div, K.div, "div", a, _scalar_like(a, b))
     if isinstance(a, _SCALARS):
@@ -223,7 +223,7 @@ def minimum(a, b):
 
 
 def neg(x):
-    return affine(as_tensor(x), -1.0, 0.0)
+    return affine(as_tensor(x), -1.0, 0.0, "neg")
 
 
 # ---- comparisons: non-differentiable bool tensors -------------------------------------------
@@ -265,13 +265,14 @@ def where(cond, a, b):
     a, b = _float_pair("where", a, b)
     cd, ad, bd = cond._data, a._data, b._data
     shape = broadcast_shape("where", broadcast_shape("where", cd.shape, ad.shape), bd.shape)
-    return make(run(K.where, cd, ad, bd, shape), _where, (a, b), (cd,))
+    # The output is passed allocated: a shape tuple would get the condition's dtype (bool).
+    return make(run(K.where, cd, ad, bd, _empty(shape, ad.dtype)), _where, (a, b), (cd,))
 
 
 @_where.defvjp
 def _(g, needs, cond):
-    return (run(K.where_grad, cond, g, g.shape, 1) if needs[0] else None,
-            run(K.where_grad, cond, g, g.shape, 0) if needs[1] else None)
+    return (run(K.where_grad, cond, g, _empty(g.shape, g.dtype), 1) if needs[0] else None,
+            run(K.where_grad, cond, g, _empty(g.shape, g.dtype), 0) if needs[1] else None)
 
 
 # ---- math functions ----------------------------------------------------------------------
