@@ -31,7 +31,9 @@ GC_UNARY_BWD(gelu_tanh_backward, [&] {
 GC_UNARY(softplus, x * T(p0) > T(p1) ? x : std::log1p(std::exp(x * T(p0))) / T(p0));
 GC_UNARY_BWD(softplus_backward, s * T(p0) > T(p1) ? g : g / (T(1) + std::exp(-s * T(p0))));
 // clamp (p0 = min, p1 = max; NaN bounds mean "none"): dx = g * [min <= x <= max]
-GC_UNARY(clamp, x != x ? x : (p0 == p0 && x < T(p0)) ? T(p0) : (p1 == p1 && x > T(p1)) ? T(p1) : x);
+// y = min(max(x, min), max): with min > max every element is max, as torch.
+GC_UNARY(clamp, x != x ? x : (p1 == p1 && (x > T(p1) || (p0 == p0 && T(p0) > T(p1)))) ? T(p1)
+                            : (p0 == p0 && x < T(p0)) ? T(p0) : x);
 GC_UNARY_BWD(clamp_backward, ((p0 != p0 || s >= T(p0)) && (p1 != p1 || s <= T(p1))) ? g : T(0));
 
 }  // namespace
