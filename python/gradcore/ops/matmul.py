@@ -62,7 +62,11 @@ def matmul(a, b):
             rows *= s
         y = _mm(reshape(a, (rows * M, ka)), b, (rows * M, N))
     else:
-        batch = broadcast_shape("matmul", sa[:-2], sb[:-2])
+        try:
+            batch = broadcast_shape("matmul", sa[:-2], sb[:-2])
+        except ValueError:
+            raise _shape_error(sa, sb, f"batch dimensions {sa[:-2]} and {sb[:-2]} do not "
+                               "broadcast") from None
         nb = 1
         for s in batch:
             nb *= s

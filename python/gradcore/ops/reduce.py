@@ -174,6 +174,8 @@ def max(x, dim=None, keepdim=False):  # noqa: A001
     """max(x) -> 0-d tensor; max(x, dim) -> (values, indices); max(x, other) -> maximum."""
     if dim is None:
         return _extreme(_amax, K.amax_to, "max", x, None, False)
+    if isinstance(dim, (tuple, list)):
+        raise TypeError(f"max: dim must be an int, got {dim!r}; use amax/amin for several dims")
     if not isinstance(dim, int):
         return maximum(x, dim)
     return _extreme_dim(_max_dim, K.max_dim, "max", x, dim, keepdim)
@@ -182,6 +184,8 @@ def max(x, dim=None, keepdim=False):  # noqa: A001
 def min(x, dim=None, keepdim=False):  # noqa: A001
     if dim is None:
         return _extreme(_amin, K.amin_to, "min", x, None, False)
+    if isinstance(dim, (tuple, list)):
+        raise TypeError(f"min: dim must be an int, got {dim!r}; use amax/amin for several dims")
     if not isinstance(dim, int):
         return minimum(x, dim)
     return _extreme_dim(_min_dim, K.min_dim, "min", x, dim, keepdim)
