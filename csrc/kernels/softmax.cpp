@@ -59,9 +59,11 @@ void softmax_tile(const T* x, T* y, int64_t D, int64_t st, int64_t w) {
       s[j] += e;
       if constexpr (!Log) y[d * st + j] = e;
     }
-  for (int64_t j = 0; j < w; ++j) s[j] = Log ? m[j] + std::log(s[j]) : T(1) / s[j];
+  // log_softmax as (x - m) - log(s): x - (m + log(s)) loses digits when |m| >> log(s).
+  for (int64_t j = 0; j < w; ++j) s[j] = Log ? std::log(s[j]) : T(1) / s[j];
   for (int64_t d = 0; d < D; ++d)
-    for (int64_t j = 0; j < w; ++j) y[d * st + j] = Log ? x[d * st + j] - s[j] : y[d * st + j] * s[j];
+    for (int64_t j = 0; j < w; ++j)
+      y[d * st + j] = Log ? (x[d * st + j] - m[j]) - s[j] : y[d * st + j] * s[j];
 }
 
 template <bool Log> void softmax_fwd(Ins in, Outs out, Attrs at) {
