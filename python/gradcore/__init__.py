@@ -60,4 +60,5 @@ del _n
 
 from . import data, train  # noqa: E402
 from .serialization import save, load  # noqa: E402
+from . import nn  # noqa: E402
 from . import optim  # noqa: E402

@@ -1,0 +1,11 @@
+"""gc.nn: modules, parameters, functional ops, losses, initialisation and utilities, with
+torch.nn's names, defaults and state-dict keys."""
+from . import functional, init, utils  # noqa: F401
+from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh  # noqa: F401
+from .container import Flatten, ModuleDict, ModuleList, Sequential  # noqa: F401
+from .dropout import Dropout  # noqa: F401
+from .linear import Identity, Linear  # noqa: F401
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss,  # noqa: F401
+                   MSELoss, NLLLoss, SmoothL1Loss)
+from .module import Module, Parameter  # noqa: F401
+from .sparse import Embedding  # noqa: F401

@@ -1,0 +1,180 @@
+"""Parameter initialisation in place, with torch's names, gains and fan rules. Every random
+number comes from gradcore's global generator (``gc.manual_seed``) through the uniform /
+normal kernels; the tensors are written directly (no graph is recorded).
+
+    xavier:  std = gain * sqrt(2 / (fan_in + fan_out)),   uniform bound = sqrt(3) * std
+    kaiming: std = gain / sqrt(fan),  gain = calculate_gain(nonlinearity, a), bound = sqrt(3) * std
+"""
+import math
+import warnings
+
+import numpy as np
+
+from ..registry import K, run
+from ..tensor import Tensor, _empty, as_tensor
+
+
+def _data(tensor, op):
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{op}: expected a gradcore Tensor, got {type(tensor).__name__}")
+    return tensor._data
+
+
+def calculate_gain(nonlinearity, param=None):
+    """Recommended gain: linear/conv/sigmoid 1, tanh 5/3, relu sqrt(2),
+    leaky_relu sqrt(2 / (1 + slope^2)) (slope = param, default 0.01), selu 3/4."""
+    linear_fns = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+                  "conv_transpose2d", "conv_transpose3d")
+    if nonlinearity in linear_fns or nonlinearity == "sigmoid":
+        return 1
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif not isinstance(param, bool) and isinstance(param, (int, float)):
+            slope = param
+        else:
+            raise ValueError(f"negative_slope {param} not a valid number")
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+
+
+def _calculate_fan_in_and_fan_out(tensor):
+    shape = tensor.shape
+    if len(shape) < 2:
+        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 "
+                         f"dimensions (shape {tuple(shape)})")
+    receptive = 1
+    for s in shape[2:]:
+        receptive *= s
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def _calculate_correct_fan(tensor, mode):
+    mode = mode.lower()
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def uniform_(tensor, a=0.0, b=1.0):
+    """Fill with U(a, b)."""
+    run(K.uniform, _data(tensor, "uniform_"), float(a), float(b))
+    return tensor
+
+
+def normal_(tensor, mean=0.0, std=1.0):
+    """Fill with N(mean, std^2)."""
+    run(K.normal, _data(tensor, "normal_"), float(mean), float(std))
+    return tensor
+
+
+def constant_(tensor, val):
+    run(K.fill, _data(tensor, "constant_"), float(val))
+    return tensor
+
+
+def zeros_(tensor):
+    return constant_(tensor, 0.0)
+
+
+def ones_(tensor):
+    return constant_(tensor, 1.0)
+
+
+def eye_(tensor):
+    """The 2-D identity (ones on the diagonal, zeros elsewhere)."""
+    d = _data(tensor, "eye_")
+    if d.ndim != 2:
+        raise ValueError(f"eye_: only 2-D tensors are supported, got shape {d.shape}")
+    run(K.fill, d, 0.0)
+    n = min(d.shape)
+    if n:  # the diagonal is a strided view of stride cols + 1
+        run(K.strided_put, np.ones(n, dtype=d.dtype), d, 0, 0, (d.shape[1] + 1,))
+    return tensor
+
+
+def xavier_uniform_(tensor, gain=1.0):
+    """U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010)."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    a = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return uniform_(tensor, -a, a)
+
+
+def xavier_normal_(tensor, gain=1.0):
+    """N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)))
+
+
+def _kaiming_std(tensor, a, mode, nonlinearity, op):
+    if 0 in tensor.shape:
+        warnings.warn(f"{op}: initializing zero-element tensors is a no-op")
+        return None
+    fan = _calculate_correct_fan(tensor, mode)
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+
+
+def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+    """U(-b, b), b = gain * sqrt(3 / fan) (He et al. 2015)."""
+    std = _kaiming_std(tensor, a, mode, nonlinearity, "kaiming_uniform_")
+    if std is None:
+        return tensor
+    bound = math.sqrt(3.0) * std
+    return uniform_(tensor, -bound, bound)
+
+
+def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+    """N(0, std^2), std = gain / sqrt(fan)."""
+    std = _kaiming_std(tensor, a, mode, nonlinearity, "kaiming_normal_")
+    if std is None:
+        return tensor
+    return normal_(tensor, 0.0, std)
+
+
+def orthogonal_(tensor, gain=1.0):
+    """A (semi-)orthogonal matrix (Saxe et al. 2013): QR of a normal matrix from the global
+    generator, signs fixed by diag(R) as torch; dims after the first are flattened."""
+    d = _data(tensor, "orthogonal_")
+    if d.ndim < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if d.size == 0:
+        return tensor
+    rows, cols = d.shape[0], d.size // d.shape[0]
+    flat = _empty((rows, cols), np.float64)
+    run(K.normal, flat, 0.0, 1.0)
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    tensor.copy_(as_tensor(np.ascontiguousarray(q * gain)).reshape(d.shape))
+    return tensor
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
+    """N(mean, std^2) truncated to [a, b], by redrawing the out-of-range samples."""
+    d = _data(tensor, "trunc_normal_")
+    if not a < b:
+        raise ValueError(f"trunc_normal_: need a < b, got a={a}, b={b}")
+    buf = _empty((max(d.size, 1),), d.dtype)
+    out = d.reshape(-1)
+    todo = np.arange(d.size)
+    for _ in range(1000):
+        if not todo.size:
+            break
+        run(K.normal, buf, float(mean), float(std))
+        vals = buf[:todo.size]
+        ok = (vals >= a) & (vals <= b)
+        out[todo[ok]] = vals[ok]
+        todo = todo[~ok]
+    if todo.size:  # only reachable for [a, b] far out in the tails
+        out[todo] = np.clip(mean, a, b)
+    return tensor
