@@ -27,7 +27,15 @@ template <class TO, class... TI, class F>
 void bmap(const char* op, const Buf& out, F f, const BufFor<TI>&... ins) {
   constexpr int K = sizeof...(TI);
   const Buf* bufs[K] = {&ins...};
-  for (int k = 0; k < K; ++k) check_broadcast(op, *bufs[k], out);
+  // The element types are the caller's promise: a mismatch would read or write out of bounds.
+  const DType want[K] = {dtype_of<TI>()...};
+  GC_TYPE_CHECK(out.dtype == dtype_of<TO>(), op << ": output is " << dtype_name(out.dtype)
+                << ", expected " << dtype_name(dtype_of<TO>()));
+  for (int k = 0; k < K; ++k) {
+    GC_TYPE_CHECK(bufs[k]->dtype == want[k], op << ": input #" << k << " is "
+                  << dtype_name(bufs[k]->dtype) << ", expected " << dtype_name(want[k]));
+    check_broadcast(op, *bufs[k], out);
+  }
   const int64_t n = out.numel();
   if (n == 0) return;
   TO* o = out.ptr<TO>();

@@ -134,6 +134,7 @@ GC_KERNEL("amax_to", 1, 1, extreme_to<true>);
 GC_KERNEL("amin_to", 1, 1, extreme_to<false>);
 // count_eq_to: out = number of x elements equal to y (y keepdim-shaped), as x's float dtype
 void count_eq_to(Ins in, Outs out, Attrs) {
+  check_same_dtype("count_eq", in[0], out[0]);
   float_dispatch(in[0].dtype, "count_eq", [&]<class T>() {
     const Buf& x = in[0]; const Buf& y = in[1];
     std::vector<T> mask(x.numel());
@@ -161,6 +162,7 @@ template <bool Max> void extreme_dim(Ins in, Outs out, Attrs at) {
   GC_CHECK(dim >= 0 && dim < x.ndim, op << ": dim " << dim << " out of range for " << x.shape_str());
   GC_CHECK(x.shape[dim] > 0, op << ": dim " << dim << " of " << x.shape_str() << " is empty");
   GC_TYPE_CHECK(out[1].dtype == DType::i64, op << ": indices must be int64");
+  check_same_dtype(op, x, out[0]);
   int64_t outer = 1, inner = 1, D = x.shape[dim];
   for (int j = 0; j < dim; ++j) outer *= x.shape[j];
   for (int j = dim + 1; j < x.ndim; ++j) inner *= x.shape[j];
@@ -194,6 +196,8 @@ void scatter_dim(Ins in, Outs out, Attrs at) {
   for (int j = 0; j < dim; ++j) outer *= dx.shape[j];
   for (int j = dim + 1; j < dx.ndim; ++j) inner *= dx.shape[j];
   GC_CHECK(g.numel() == outer * inner && idx.numel() == outer * inner, "scatter_dim: bad sizes");
+  check_same_dtype("scatter_dim", g, dx);
+  GC_TYPE_CHECK(idx.dtype == DType::i64, "scatter_dim: indices must be int64");
   float_dispatch(g.dtype, "scatter_dim", [&]<class T>() {
     const T* gp = g.ptr<T>(); const int64_t* ip = idx.ptr<int64_t>(); T* d = dx.ptr<T>();
     std::fill(d, d + dx.numel(), T(0));

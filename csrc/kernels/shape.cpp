@@ -82,6 +82,7 @@ void index_select0(Ins in, Outs out, Attrs) {
   int64_t N = x.shape[0], row = 1, n = idx.numel();
   for (int d = 1; d < x.ndim; ++d) row *= x.shape[d];
   GC_CHECK(out[0].numel() == n * row, "index: output size mismatch");
+  check_same_dtype("index", x, out[0]);
   const int64_t* ip = idx.ptr<int64_t>();
   for (int64_t r = 0; r < n; ++r)
     GC_CHECK(ip[r] >= -N && ip[r] < N, "index: index " << ip[r] << " is out of bounds for dim 0 with size " << N);
