@@ -4,9 +4,10 @@
 namespace gc {
 namespace {
 
-// relu: y = max(x, 0)                          dx = g * [y > 0]   (0 at the kink, as torch)
+// relu: y = max(x, 0)                          dx = g * [!(y <= 0)]   (0 at the kink; a NaN
+//                                              passes g: torch's threshold_backward)
 GC_UNARY(relu, x > T(0) ? x : (x != x ? x : T(0)));
-GC_UNARY_BWD(relu_backward, s > T(0) ? g : T(0));
+GC_UNARY_BWD(relu_backward, s <= T(0) ? T(0) : g);
 // leaky_relu: y = x > 0 ? x : p0*x             dx = g * (x > 0 ? 1 : p0)
 GC_UNARY(leaky_relu, x > T(0) ? x : x * T(p0));
 GC_UNARY_BWD(leaky_relu_backward, s > T(0) ? g : g * T(p0));
@@ -30,8 +31,8 @@ GC_UNARY_BWD(gelu_tanh_backward, [&] {
 //                                       dx = g if beta*x > threshold else g * sigmoid(beta x)
 GC_UNARY(softplus, x * T(p0) > T(p1) ? x : std::log1p(std::exp(x * T(p0))) / T(p0));
 GC_UNARY_BWD(softplus_backward, s * T(p0) > T(p1) ? g : g / (T(1) + std::exp(-s * T(p0))));
-// clamp (p0 = min, p1 = max; NaN bounds mean "none"): dx = g * [min <= x <= max]
-// y = min(max(x, min), max): with min > max every element is max, as torch.
+// clamp (p0 = min, p1 = max; NaN bounds mean "none"): y = min(max(x, min), max) (so with
+// min > max every element is max, as torch)             dx = g * [min <= x <= max]
 GC_UNARY(clamp, x != x ? x : (p1 == p1 && (x > T(p1) || (p0 == p0 && T(p0) > T(p1)))) ? T(p1)
                             : (p0 == p0 && x < T(p0)) ? T(p0) : x);
 GC_UNARY_BWD(clamp_backward, ((p0 != p0 || s >= T(p0)) && (p1 != p1 || s <= T(p1))) ? g : T(0));
