@@ -116,6 +116,33 @@ def test_loader_state_dict_resumes_epoch_sequence():
             first.state_dict())
 
 
+@pytest.mark.parametrize("seed,shuffle", [(4, True), (None, True), (None, False)])
+def test_loader_state_dict_resumes_mid_epoch(tmp_path, seed, shuffle):
+    X, y = _xy(21)
+    mk = lambda: D.DataLoader(D.TensorDataset(X, y), 4, shuffle=shuffle, seed=seed)
+
+    def stream(loader, epochs):
+        for _ in range(epochs):
+            yield from (b[1].numpy() for b in loader)
+
+    gc.manual_seed(0)
+    ref = list(stream(mk(), 3))  # 6 batches per epoch
+    gc.manual_seed(0)
+    first = mk()
+    it = stream(first, 3)
+    got = [next(it) for _ in range(8)]  # 1 epoch + 2 batches
+    gc.save(first.state_dict(), tmp_path / "loader")
+    state = gc.get_rng_state()
+    resumed = mk()
+    resumed.load_state_dict(gc.load(tmp_path / "loader"))
+    gc.set_rng_state(state)
+    rest = stream(resumed, 3)
+    got += [next(rest) for _ in range(10)]
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(a, b)
+    assert len(got) == len(ref)
+
+
 def test_loader_batches_in_bulk(monkeypatch):
     """A TensorDataset batch is one gather per tensor, never a per-sample read."""
     X, y = _xy(12)

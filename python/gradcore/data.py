@@ -73,14 +73,16 @@ class DataLoader:
                             "gc.data.TensorDataset)")
         self.dataset, self.batch_size = dataset, int(batch_size)
         self.shuffle, self.drop_last, self.seed = bool(shuffle), bool(drop_last), seed
-        self._epochs_drawn = 0
         self._rng = np.random.default_rng(seed) if seed is not None else None
+        self._epochs_drawn = 0
+        self._order, self._pos = None, 0   # the current epoch: its permutation, batches handed out
+        self._resume = False
 
     def __len__(self):
         n, b = len(self.dataset), self.batch_size
         return n // b if self.drop_last else math.ceil(n / b)
 
-    def _order(self, n):
+    def _draw(self, n):
         if not self.shuffle:
             return None
         self._epochs_drawn += 1
@@ -90,33 +92,48 @@ class DataLoader:
 
     def __iter__(self):
         n = len(self.dataset)
-        order = self._order(n)
+        if self._resume and self._pos < len(self):
+            start = self._pos  # finish the epoch a loaded state_dict was saved in
+        else:
+            self._order, start = self._draw(n), 0
+        self._resume = False
+        order = self._order
         bulk = getattr(self.dataset, "__getitems__", None)
-        for b in range(len(self)):
+        for b in range(start, len(self)):
             lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, n)
             idx = np.arange(lo, hi, dtype=np.int64) if order is None else order[lo:hi]
+            self._pos = b + 1
             if bulk is not None:
                 # contiguous ranges as slices: one strided copy instead of a gather
                 yield tuple(bulk(slice(lo, hi) if order is None else idx))
             else:
                 yield _collate([self.dataset[int(i)] for i in idx])
 
-    # A seeded loader's position is the number of permutations drawn; saving it lets a resumed
-    # run see the same batches as an uninterrupted one.
     def state_dict(self):
-        return {"seed": self.seed, "epochs_drawn": self._epochs_drawn}
+        """Where the loader is: permutations drawn, the current epoch's order and how many of
+        its batches were handed out. A loader given this state continues exactly there: the
+        rest of that epoch, then the same permutations an uninterrupted seeded loader draws."""
+        return {"seed": self.seed, "epochs_drawn": self._epochs_drawn,
+                "order": None if self._order is None else self._order.copy(),
+                "position": self._pos}
 
     def load_state_dict(self, state):
         if state.get("seed") != self.seed:
             raise ValueError(f"DataLoader.load_state_dict: saved seed {state.get('seed')} != "
                              f"this loader's seed {self.seed}")
-        self._rng = np.random.default_rng(self.seed) if self.seed is not None else None
-        self._epochs_drawn = 0
+        order = state.get("order")
+        if order is not None:
+            order = np.asarray(order, dtype=np.int64)
+            if order.shape != (len(self.dataset),):
+                raise ValueError(f"DataLoader.load_state_dict: saved order has shape "
+                                 f"{order.shape}, the dataset has {len(self.dataset)} samples")
         k = int(state["epochs_drawn"])
-        if self._rng is not None:
+        if self.seed is not None:  # replay the generator to the same point
+            self._rng = np.random.default_rng(self.seed)
             for _ in range(k):
                 self._rng.permutation(len(self.dataset))
-        self._epochs_drawn = k
+        self._epochs_drawn, self._order = k, order
+        self._pos, self._resume = int(state.get("position", 0)), True
 
 
 def _collate(samples):

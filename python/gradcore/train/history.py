@@ -85,11 +85,12 @@ class History:
             rows.append(row)
         return _format([_COLUMNS[c][0] for c in columns], rows, left=())
 
-    def grad_norm_table(self, vanish_below=1e-7, explode_above=1e3, relative_vanish=1e-3):
+    def grad_norm_table(self, vanish_below=1e-7, explode_above=1e3, relative_vanish=1e-3,
+                        labels=None):
         """Per layer (parameters grouped by module name): the mean gradient L2 norm in the first
         and last epoch (a layer's norm is sqrt of the sum of its parameters' squared norms) and a
         flag: 'nonfinite', 'exploding' (> explode_above), 'vanishing' (< vanish_below, or less
-        than relative_vanish times the largest layer norm of that epoch), else 'ok'."""
+        than relative_vanish times the largest layer norm of that epoch), else 'ok'. ``labels`` maps a layer name to the text shown for it."""
         layers = {}
         for name, norms in self.grad_norms.items():
             layer, _, _ = name.rpartition(".")
@@ -108,7 +109,7 @@ class History:
             flags = [_flag(e[k], max(e.values(), key=_finite_or_zero), vanish_below,
                            explode_above, relative_vanish) for e in (first, last)]
             flag = next((f for f in _SEVERITY if f in flags), "ok")
-            rows.append([k, f"{first[k]:.3e}", f"{last[k]:.3e}", flag])
+            rows.append([(labels or {}).get(k, k), f"{first[k]:.3e}", f"{last[k]:.3e}", flag])
         return _format(["layer", "grad norm (epoch 1)", f"grad norm (epoch {self.epochs})",
                         "flag"], rows, left=(0, 3))
 
