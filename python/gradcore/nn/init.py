@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from .. import dtypes as _dt
 from ..registry import K, run
 from ..tensor import Tensor, _empty, as_tensor
 
@@ -147,7 +148,7 @@ def orthogonal_(tensor, gain=1.0):
     if d.size == 0:
         return tensor
     rows, cols = d.shape[0], d.size // d.shape[0]
-    flat = _empty((rows, cols), np.float64)
+    flat = _empty((rows, cols), _dt.float64)
     run(K.normal, flat, 0.0, 1.0)
     if rows < cols:
         flat = flat.T
