@@ -216,7 +216,22 @@ def test_load_digits_images():
     np.testing.assert_array_equal(Xtr.reshape(len(Xtr), 64), D.load_digits()[0])
 
 
+def test_digits_fast_path_matches_sklearn(monkeypatch):
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    fast = D._read_digits()
+    np.testing.assert_array_equal(fast[:, :64], d.data)
+    np.testing.assert_array_equal(fast[:, 64], d.target)
+    # without the CSV next to the package, sklearn's loader is used and gives the same split
+    import importlib.util
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    slow = D._read_digits()
+    np.testing.assert_array_equal(slow, fast)
+
+
 def test_load_digits_without_sklearn(monkeypatch):
+    import importlib.util
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(ImportError, match=r"pip install gradcore\[data\]"):
         D.load_digits()
