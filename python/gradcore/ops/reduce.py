@@ -29,6 +29,12 @@ def norm_dims(op, dim, ndim):
     return tuple(sorted(out))
 
 
+def reduce_dims(op, dim, ndim):
+    """norm_dims for a reduction: a 0-d tensor accepts dim 0 / -1 and has nothing to reduce."""
+    dims = norm_dims(op, dim, ndim)
+    return dims if ndim else ()
+
+
 def _keep_shape(shape, dims):
     return tuple(1 if i in dims else s for i, s in enumerate(shape))
 
@@ -47,7 +53,7 @@ _sum = primitive("sum")
 def _sum_scaled(x, dim, keepdim, scale_by_count, op):
     x = x if type(x) is Tensor else as_tensor(x)
     xd = x._data
-    dims = norm_dims(op, dim, xd.ndim) if dim is not None or xd.ndim else ()
+    dims = reduce_dims(op, dim, xd.ndim)
     keep = _keep_shape(xd.shape, dims)
     if xd.dtype not in _dt.FLOATS:
         if scale_by_count:
@@ -87,7 +93,7 @@ def var(x, dim=None, unbiased=True, keepdim=False, correction=None):
     """Variance; ``correction`` (torch's newer name) overrides ``unbiased``."""
     x = as_tensor(x)
     _check_float("var", x)
-    dims = norm_dims("var", dim, x.ndim)
+    dims = reduce_dims("var", dim, x.ndim)
     n = 1
     for d in dims:
         n *= x.shape[d]
@@ -110,9 +116,9 @@ _amax, _amin = primitive("amax"), primitive("amin")
 def _extreme(prim, kid, op, x, dim, keepdim):
     x = x if type(x) is Tensor else as_tensor(x)
     xd = x._data
-    dims = norm_dims(op, dim, xd.ndim)
+    dims = reduce_dims(op, dim, xd.ndim)
     keep = _keep_shape(xd.shape, dims)
-    if xd.size == 0:
+    if any(xd.shape[d] == 0 for d in dims):  # torch allows empty inputs over non-empty dims
         raise ValueError(f"{op}: cannot reduce an empty tensor of shape {xd.shape} "
                          "(the operation has no identity)")
     y = run(kid, xd, keep)

@@ -9,7 +9,7 @@ from ..engine import make
 from ..registry import K, primitive, run
 from ..tensor import Tensor, as_tensor
 from .elementwise import _check_float, cast
-from .reduce import _keep_shape, _out_shape, norm_dims
+from .reduce import _keep_shape, _out_shape, norm_dims, reduce_dims
 from .shape import _permute_data
 
 _softmax, _log_softmax, _logsumexp = (primitive("softmax"), primitive("log_softmax"),
@@ -58,7 +58,7 @@ def logsumexp(x, dim=None, keepdim=False):
     _check_float("logsumexp", x)
     xd = x._data
     nd = xd.ndim
-    dims = norm_dims("logsumexp", dim, nd) if nd else ()
+    dims = reduce_dims("logsumexp", dim, nd)
     dims = dims or tuple(range(nd))  # dim=() reduces everything, as torch's reductions
     keep = _keep_shape(xd.shape, dims)
     src, d0, d1 = xd, 0, nd
