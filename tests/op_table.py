@@ -93,8 +93,10 @@ def np_logsumexp(x, dim=None, keepdim=False):
     return y if keepdim else np.squeeze(y, axis=_ax(dim) if dim is not None else None)
 
 
-def np_gelu(x):
+def np_gelu(x, approximate="none"):
     from math import erf
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
     return 0.5 * x * (1 + np.vectorize(erf, otypes=[np.float64])(x / np.sqrt(2)))
 
 
@@ -126,7 +128,7 @@ UNARY_CASES = [c((3, 4)), c((2, 3, 2)), c(()), c((0, 3)), c((1,))]
 RED_CASES = [c((3, 4)), c((3, 4), dim=1), c((2, 3, 4), dim=(0, 2), keepdim=True),
              c((2, 3, 4), dim=-1, keepdim=True), c((1, 5), dim=0), c((0, 3), dim=1)]
 EXT_CASES = [c((3, 4)), c((3, 4), dim=1), c((2, 3, 4), dim=(0, 2), keepdim=True),
-             c((2, 3, 4), dim=-2), c((1, 5), dim=0), c((1,))]
+             c((2, 3, 4), dim=-2), c((1, 5), dim=0), c((1,)), c((0, 3), dim=1)]
 SM_CASES = [c((3, 5), dim=-1), c((3, 5), dim=0), c((2, 3, 4), dim=1), c((4,), dim=0),
             c((1, 1), dim=1), c((0, 3), dim=1), c((2, 70), dim=-1)]
 MAXDIM_CASES = [c((3, 4), dim=1), c((2, 3, 4), dim=0, keepdim=True), c((1, 5), dim=-1),
@@ -176,7 +178,8 @@ ROWS = [
         [c((3, 4), min=-0.5, max=0.7), c((2, 3), min=-0.5), c((5,), max=0.7),
          c((0, 2), min=-0.5, max=0.7), c((1,), min=-0.5, max=0.7)],
         away((-0.5, 0.7)), np_in=True,
-        kinks=(Kink((_a(-0.5, 0.7, 0.0, 2.0, -3.0),), dict(min=-0.5, max=0.7), (_a(1, 1, 1, 0, 0),)),)),
+        kinks=(Kink((_a(-0.5, 0.7, 0.0, 2.0, -3.0),), dict(min=-0.5, max=0.7), (_a(1, 1, 1, 0, 0),)),
+               Kink((_a(0.0, 0.5, 2.0),), dict(min=1.0, max=0.0), (_a(0, 0, 0),)))),  # min > max
     Row("maximum", gc.maximum, np.maximum, BINARY_CASES, np_in=True,
         kinks=(Kink((_a(1.0, 2.0, 3.0), _a(1.0, 0.0, 5.0)), {}, (_a(0.5, 1, 0), _a(0.5, 0, 1))),)),
     Row("minimum", gc.minimum, np.minimum, BINARY_CASES, np_in=True,
@@ -191,7 +194,8 @@ ROWS = [
         UNARY_CASES + [c((3, 2), negative_slope=0.2)], away(), np_in=True,
         kinks=(Kink((X0,), {}, (_a(0.01, 0.01, 1),)),
                Kink((X0,), dict(negative_slope=0.2), (_a(0.2, 0.2, 1),)))),
-    Row("gelu", gc.gelu, np_gelu, UNARY_CASES, U(-4, 4), np_in=True),
+    Row("gelu", lambda x, **kw: gc.gelu(x, **kw), np_gelu,
+        UNARY_CASES + [c((3, 2), approximate="tanh")], U(-4, 4), np_in=True),
     Row("softplus", lambda x, **kw: gc.softplus(x, **kw),
         lambda x, beta=1.0, threshold=20.0: np.where(x * beta > threshold, x,
                                                      np.log1p(np.exp(x * beta)) / beta),
@@ -284,6 +288,12 @@ ROWS = [
     Row("index_array", lambda x, idx: x[idx], lambda x, idx: x[idx],
         [c((4, 3), idx=IDX), c((3,), idx=IDX), c((5, 2, 2), idx=np.array([[0, 4], [4, 1]])),
          c((3, 2), idx=np.zeros(0, np.int64)), c((1,), idx=np.array([0, 0]))]),
+    Row("index_misc", lambda x, i: x[i], lambda x, i: x[i],
+        [c((3, 4), i=(Ellipsis, 1)), c((3, 4), i=(None, slice(None, None, -1))),
+         c((4, 3, 2), i=(slice(None, None, 2), None, 0)), c((4, 3), i=(slice(3, 0, -2), -1)),
+         c((3, 4), i=(np.array([0, 2, 2]), np.array([1, 1, 3]))),
+         c((4, 2), i=np.array([True, False, True, True])), c((4, 2), i=(np.array([3, 0]), slice(1, 2))),
+         c((1, 1), i=(0, 0))]),
     Row("index_tensor", lambda x, idx: x[gc.tensor(idx)], lambda x, idx: x[idx],
         [c((4, 3), idx=IDX), c((1,), idx=np.array([0, 0]))]),
     # ---- comparisons: forward only (non-differentiable bool) --------------------------------

@@ -187,3 +187,18 @@ def test_large_inputs_any_thread_count(name, case):
     finally:
         gc.set_num_threads(prev)
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("make, dtype", [
+    (lambda: gc.ones(3) + gc.ones(3, dtype=gc.float64), gc.float64),
+    (lambda: gc.ones(3) * gc.tensor(2.0, dtype=gc.float64), gc.float32),  # 0-d acts as a scalar
+    (lambda: gc.ones(3, dtype=gc.float64) * gc.tensor(2.0), gc.float64),
+    (lambda: gc.tensor(1.0) * gc.tensor(2.0, dtype=gc.float64), gc.float64),
+    (lambda: gc.ones(3) + gc.tensor([1, 2, 3]), gc.float32),
+    (lambda: gc.ones(3) + 2.5, gc.float32), (lambda: 2 ** gc.ones(3), gc.float32),
+    (lambda: gc.ones(3) * np.float64(2.0), gc.float32),
+    (lambda: gc.ones(3) @ gc.ones(3, dtype=gc.float64), gc.float64),
+    (lambda: gc.where(gc.ones(3) > 0, gc.ones(3), gc.zeros(3, dtype=gc.float64)), gc.float64),
+])
+def test_dtype_promotion_as_torch(make, dtype):
+    assert make().dtype == dtype

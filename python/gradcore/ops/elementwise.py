@@ -37,6 +37,8 @@ def _float_pair(op, a, b):
     da, db = a._data.dtype, b._data.dtype
     if da is not db and da != db:
         d = _dt.promote(da, db)
+        if da in _dt.FLOATS and db in _dt.FLOATS and (a._data.ndim == 0) != (b._data.ndim == 0):
+            d = db if a._data.ndim == 0 else da  # a 0-d float tensor acts as a scalar (torch)
         if d not in _dt.FLOATS:
             d = _dt.get_default_dtype()
         a = a if da == d else cast(a, d)
