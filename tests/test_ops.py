@@ -202,3 +202,11 @@ def test_large_inputs_any_thread_count(name, case):
 ])
 def test_dtype_promotion_as_torch(make, dtype):
     assert make().dtype == dtype
+
+
+@pytest.mark.parametrize("n", [5, 300])  # full Jacobian and random-projection paths
+def test_gradcheck_catches_a_wrong_gradient(n):
+    # d/dx (x * stop_grad(x)) is reported as x, the truth is 2x: gradcheck must refuse it.
+    x = gc.tensor(np.linspace(0.5, 1.5, n), requires_grad=True, dtype=gc.float64)
+    with pytest.raises(gc.autograd.GradcheckError, match="gradcheck failed for half: input 0"):
+        gc.autograd.gradcheck(lambda t: t * t.detach(), [x], name="half")
