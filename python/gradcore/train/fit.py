@@ -50,7 +50,8 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
     for cb in callbacks:
         cb.set_context(model, optimizer, history)
         cb.stop_training = False
-    bar = _bar(progress, epochs * len(train_loader))
+    steps = len(train_loader) if hasattr(train_loader, "__len__") else None
+    bar = _bar(progress, epochs * steps if steps is not None else None)
     _call(callbacks, "on_train_begin", {})
     try:
         for epoch in range(epochs):
@@ -214,7 +215,7 @@ def _call(callbacks, hook, *args):
 
 
 def _bar(progress, total):
-    if not progress or total == 0:
+    if not progress or total == 0:  # total None: a loader without len(), the bar just counts
         return None
     from tqdm import tqdm
     return tqdm(total=total, desc="fit", unit="step", leave=False, dynamic_ncols=True)
