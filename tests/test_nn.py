@@ -406,3 +406,18 @@ def test_embedding_forward_backward_and_padding_idx():
     assert not pre.weight.requires_grad and pre(gc.tensor([1])).tolist() == [[3.0, 4.0]]
     neg = nn.Embedding(4, 2, padding_idx=-1)
     assert neg.padding_idx == 3 and np.all(neg.weight.detach().numpy()[3] == 0)
+
+
+def test_functional_accepts_torch_keywords():
+    x = gc.tensor([-1.0, 2.0])
+    assert F.relu(x, inplace=True).tolist() == [0.0, 2.0]
+    np.testing.assert_allclose(F.leaky_relu(x, 0.5, inplace=False).numpy(), [-0.5, 2.0])
+    assert F.dropout(x, p=0.3, training=False, inplace=False) is x
+
+
+def test_deepcopy_copies_grads():
+    lin = nn.Linear(2, 1)
+    lin(gc.ones(1, 2)).sum().backward()
+    c = copy.deepcopy(lin)
+    assert c.weight.grad is not lin.weight.grad
+    np.testing.assert_array_equal(c.weight.grad.numpy(), lin.weight.grad.numpy())

@@ -7,6 +7,7 @@
 // serially in double, so results do not depend on the thread count.
 #include <cmath>
 #include <vector>
+#include <Eigen/Core>
 #include "core/registry.h"
 #include "kernels/broadcast.h"
 #include "kernels/elementwise.h"
@@ -71,11 +72,38 @@ template <class T> void reduce_samples(const T* elem, int64_t n, double wsum, in
 }
 
 // ---- cross_entropy (class indices) ---------------------------------------------------------
-// lse = log sum_c e^x_c; with eps = label_smoothing, w = class weights (1 if none), W = sum_c w_c:
-//   elem = (1-eps) w_t (lse - x_t) + eps/C (W lse - sum_c w_c x_c)      (0 where t == ignore)
+// Per sample: m = max_c x_c, ls = log sum_c e^(x_c - m) (so lse = m + ls); eps = label_smoothing,
+// w = class weights (1 if none), W = sum_c w_c:
+//   elem = (1-eps) w_t ((m - x_t) + ls) + eps/C (W ls + sum_c w_c (m - x_c))   (0 if t == ignore)
 //   mean = sum elem / sum_{not ignored} w_t          sum = sum elem
-//   dx_c = g' [ ((1-eps) w_t + eps W / C) p_c - (1-eps) w_t [c == t] - eps w_c / C ],  p = softmax
-// ins: x, target, weight   outs: elem (N, S...), lse (N, S...), loss (), wsum ()
+//   dx_c = g' [((1-eps) w_t + eps W/C) p_c - (1-eps) w_t [c == t] - eps w_c / C],
+//   p_c = e^((x_c - m) - ls) (the softmax; the shift by m first keeps digits when |m| >> ls)
+// Contiguous rows (S == 1) run on Eigen arrays, whose exp is vectorised.
+template <class T> using Arr = Eigen::Array<T, Eigen::Dynamic, 1>;
+template <class T> struct RowStats { T m, ls; double wsx; };  // wsx = sum_c w_c (m - x_c)
+
+template <class T>
+RowStats<T> row_stats(const T* xr, int64_t C, int64_t S, const T* wp, bool smooth) {
+  RowStats<T> r{T(0), T(0), 0.0};
+  if (S == 1) {
+    Eigen::Map<const Arr<T>> x(xr, C);
+    r.m = x.maxCoeff();
+    r.ls = std::log((x - r.m).exp().sum());
+    if (smooth) r.wsx = wp ? double((Eigen::Map<const Arr<T>>(wp, C) * (r.m - x)).sum())
+                           : double((r.m - x).sum());
+    return r;
+  }
+  double m = -INFINITY, se = 0;
+  for (int64_t c = 0; c < C; ++c) m = std::fmax(m, double(xr[c * S]));
+  for (int64_t c = 0; c < C; ++c) {
+    se += std::exp(double(xr[c * S]) - m);
+    if (smooth) r.wsx += (wp ? double(wp[c]) : 1.0) * (m - double(xr[c * S]));
+  }
+  r.m = T(m); r.ls = T(std::log(se));
+  return r;
+}
+
+// ins: x, target, weight   outs: elem (N, S...), stats (N, S..., 2) = (m, ls), loss (), wsum ()
 // attrs: ignore_index, label_smoothing, reduction
 void cross_entropy(Ins in, Outs out, Attrs at) {
   const char* op = "cross_entropy";
@@ -87,33 +115,24 @@ void cross_entropy(Ins in, Outs out, Attrs at) {
   GC_CHECK(L.C > 0 || n == 0, op << ": input " << x.shape_str() << " has no classes");
   check_targets(op, t, L.C, ignore);
   const bool hw = has_weight(op, w, x, L.C);
-  GC_CHECK(out[0].numel() == n && out[1].numel() == n, op << ": bad output size");
+  GC_CHECK(out[0].numel() == n && out[1].numel() == 2 * n, op << ": bad output size");
   float_dispatch(x.dtype, op, [&]<class T>() {
     check_same_dtype(op, x, out[0]);
     const T* xp = x.ptr<T>(); const int64_t* tp = t.ptr<int64_t>();
     const T* wp = hw ? w.ptr<T>() : nullptr;
-    T *ep = out[0].ptr<T>(), *lp = out[1].ptr<T>();
+    T *ep = out[0].ptr<T>(), *sp = out[1].ptr<T>();
     const int64_t C = L.C, S = L.S;
     double W = double(C);
     if (hw) { W = 0; for (int64_t c = 0; c < C; ++c) W += double(wp[c]); }
 #pragma omp parallel for if (n * C >= kParallelMin)
     for (int64_t i = 0; i < n; ++i) {
       const T* xr = xp + (i / S) * C * S + i % S;  // x[n, :, s], stride S
-      double m = -INFINITY;
-      for (int64_t c = 0; c < C; ++c) m = std::fmax(m, double(xr[c * S]));
-      double se = 0, wx = 0;
-      for (int64_t c = 0; c < C; ++c) {
-        double v = double(xr[c * S]);
-        se += std::exp(v - m);
-        if (eps != 0) wx += (hw ? double(wp[c]) : 1.0) * v;
-      }
-      double lse = m + std::log(se);
-      lp[i] = T(lse);
+      RowStats<T> r = row_stats(xr, C, S, wp, eps != 0);
+      sp[2 * i] = r.m; sp[2 * i + 1] = r.ls;
       int64_t k = tp[i];
       if (k == ignore) { ep[i] = T(0); continue; }
-      double wt = hw ? double(wp[k]) : 1.0;
-      double e = (1 - eps) * wt * (lse - double(xr[k * S]));
-      if (eps != 0) e += eps / double(C) * (W * lse - wx);
+      double e = (1 - eps) * (hw ? double(wp[k]) : 1.0) * (double(r.m - xr[k * S]) + double(r.ls));
+      if (eps != 0) e += eps / double(C) * (W * double(r.ls) + r.wsx);
       ep[i] = T(e);
     }
     double wsum = 0;
@@ -123,10 +142,10 @@ void cross_entropy(Ins in, Outs out, Attrs at) {
 }
 GC_KERNEL("cross_entropy", 3, 4, cross_entropy);
 
-// ins: g (elem's shape for 'none', else ()), x, target, weight, lse, wsum   out: dx (x's shape)
+// ins: g (elem's shape for 'none', else ()), x, target, weight, stats, wsum   out: dx (x's shape)
 void cross_entropy_backward(Ins in, Outs out, Attrs at) {
   const char* op = "cross_entropy_backward";
-  const Buf &g = in[0], &x = in[1], &t = in[2], &w = in[3], &lse = in[4], &ws = in[5];
+  const Buf &g = in[0], &x = in[1], &t = in[2], &w = in[3], &st = in[4], &ws = in[5];
   Layout L = class_layout(op, x, t, false);
   const int64_t ignore = int64_t(attr(at, 0, op)), n = L.N * L.S;
   const double eps = attr(at, 1, op);
@@ -135,7 +154,7 @@ void cross_entropy_backward(Ins in, Outs out, Attrs at) {
   GC_CHECK(g.numel() == (red == kNone ? n : 1), op << ": gradient " << g.shape_str() << " does not fit");
   check_same_shape(op, x, out[0]);
   float_dispatch(x.dtype, op, [&]<class T>() {
-    const T *xp = x.ptr<T>(), *gp = g.ptr<T>(), *lp = lse.ptr<T>();
+    const T *xp = x.ptr<T>(), *gp = g.ptr<T>(), *sp = st.ptr<T>();
     const T* wp = hw ? w.ptr<T>() : nullptr;
     const int64_t* tp = t.ptr<int64_t>();
     T* dp = out[0].ptr<T>();
@@ -148,14 +167,21 @@ void cross_entropy_backward(Ins in, Outs out, Attrs at) {
     for (int64_t i = 0; i < n; ++i) {
       const int64_t off = (i / S) * C * S + i % S;
       const T* xr = xp + off; T* dr = dp + off;
-      int64_t k = tp[i];
-      if (k == ignore) { for (int64_t c = 0; c < C; ++c) dr[c * S] = T(0); continue; }
-      double gs = double(gp[red == kNone ? i : 0]) * scale;
-      double a = (1 - eps) * (hw ? double(wp[k]) : 1.0), l = double(lp[i]);
-      double pc = gs * (a + b * W);
-      for (int64_t c = 0; c < C; ++c)
-        dr[c * S] = T(pc * std::exp(double(xr[c * S]) - l) - gs * b * (hw ? double(wp[c]) : 1.0));
-      dr[k * S] -= T(gs * a);
+      const int64_t k = tp[i];
+      const T m = sp[2 * i], ls = sp[2 * i + 1];
+      const double gs = k == ignore ? 0.0 : double(gp[red == kNone ? i : 0]) * scale;
+      const double a = k == ignore ? 0.0 : (1 - eps) * (hw ? double(wp[k]) : 1.0);
+      const T pc = T(gs * (a + b * W)), bw = T(gs * b);
+      if (S == 1) {
+        Eigen::Map<Arr<T>> d(dr, C);
+        Eigen::Map<const Arr<T>> xv(xr, C);
+        if (hw) d = ((xv - m) - ls).exp() * pc - bw * Eigen::Map<const Arr<T>>(wp, C);
+        else d = ((xv - m) - ls).exp() * pc - bw;
+      } else {
+        for (int64_t c = 0; c < C; ++c)
+          dr[c * S] = pc * std::exp((xr[c * S] - m) - ls) - bw * (hw ? wp[c] : T(1));
+      }
+      if (k != ignore) dr[k * S] -= T(gs * a);
     }
   });
 }

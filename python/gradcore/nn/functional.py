@@ -8,7 +8,8 @@ import warnings
 
 from .. import dtypes as _dt
 from ..engine import make
-from ..ops.activation import gelu, leaky_relu, relu, sigmoid, softplus, tanh  # noqa: F401
+from ..ops import activation as _act
+from ..ops.activation import gelu, sigmoid, softplus, tanh  # noqa: F401
 from ..ops.elementwise import _check_float, mul
 from ..ops.linear import linear  # noqa: F401
 from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
@@ -17,6 +18,15 @@ from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, 
 from ..ops import softmax as _sm
 from ..registry import K, primitive, run
 from ..tensor import Tensor, _empty, _wrap, as_tensor
+
+
+def relu(input, inplace=False):  # noqa: A002
+    """max(x, 0). ``inplace`` is accepted for torch compatibility; the result is a new tensor."""
+    return _act.relu(input)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):  # noqa: A002
+    return _act.leaky_relu(input, negative_slope)
 
 
 def _softmax_dim(name, ndim):

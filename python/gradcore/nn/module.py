@@ -11,36 +11,8 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..registry import K, run
-from ..tensor import Tensor, _empty, as_tensor, empty
-
-
-class Parameter(Tensor):
-    """A leaf tensor that a Module registers as a parameter; ``requires_grad=True`` by default.
-    ``Parameter(t)`` shares ``t``'s storage (as torch).
-
-    >>> w = gc.nn.Parameter(gc.zeros(3))
-    >>> w.requires_grad, w.is_leaf
-    (True, True)
-    """
-
-    __slots__ = ()
-
-    def __new__(cls, data=None, requires_grad=True):
-        src = empty(0) if data is None else as_tensor(data)
-        p = Tensor.__new__(cls)
-        p._data, p.grad, p._node, p.requires_grad = src._data, None, None, False
-        if requires_grad:
-            p.requires_grad_()
-        return p
-
-    def __init__(self, data=None, requires_grad=True):
-        pass
-
-    def __repr__(self):
-        return "Parameter containing:\n" + super().__repr__()
-
-    def __reduce_ex__(self, proto):  # copy/deepcopy/pickle: a new Parameter over copied data
-        return (Parameter, (np.array(self._data), self.requires_grad))
+from ..tensor import Tensor, _empty, as_tensor
+from .parameter import Parameter
 
 
 class RemovableHandle:

@@ -93,10 +93,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100,  # noqa: A002
         out = elem if red == 0 else loss
         return make(out, _ce_soft, (x,), (xd, yd, wd, lse, wsum, eps, red))
     td = _targets(op, t)
-    elem, lse, loss, wsum = _run_checked(K.cross_entropy, xd, td, wd, td.shape, td.shape, (), (),
-                                         int(ignore_index), eps, red)
+    elem, stats, loss, wsum = _run_checked(K.cross_entropy, xd, td, wd, td.shape, td.shape + (2,),
+                                           (), (), int(ignore_index), eps, red)
     out = elem if red == 0 else loss
-    return make(out, _ce, (x,), (xd, td, wd, lse, wsum, int(ignore_index), eps, red))
+    return make(out, _ce, (x,), (xd, td, wd, stats, wsum, int(ignore_index), eps, red))
 
 
 def _lse_shape(xd):
@@ -104,8 +104,8 @@ def _lse_shape(xd):
 
 
 @_ce.defvjp
-def _(g, needs, xd, td, wd, lse, wsum, ignore, eps, red):
-    return (run(K.cross_entropy_backward, g, xd, td, wd, lse, wsum, xd.shape, ignore, eps, red),)
+def _(g, needs, xd, td, wd, stats, wsum, ignore, eps, red):
+    return (run(K.cross_entropy_backward, g, xd, td, wd, stats, wsum, xd.shape, ignore, eps, red),)
 
 
 @_ce_soft.defvjp
