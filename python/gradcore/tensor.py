@@ -275,8 +275,8 @@ def as_tensor(x, dtype=None):
                 and (dtype is None or x.dtype == dtype)):
             return _wrap(x)
         return tensor(x, dtype=dtype)
-    if isinstance(x, Tensor):
-        return x
+    if isinstance(x, Tensor):  # subclasses (nn.Parameter)
+        return x if dtype is None or x._data.dtype == dtype else x.to(dtype)
     return tensor(x, dtype=dtype)
 
 
