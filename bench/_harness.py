@@ -100,7 +100,51 @@ def _calibrate(fn, target_s):
         n *= 4
 
 
-def interleaved(candidates, reps=7, warmup=1, target_s=0.05, pause_s=0.0):
+class LoadGate:
+    """Detects blocks during which OTHER processes used the CPU, from /proc/stat (Linux).
+
+    foreign = (CPU time all processes were busy, steal included) - (this process's CPU time),
+    as a fraction of wall time x cores. A block above ``max_foreign`` is thrown away and, after
+    waiting (at most ``max_wait_s`` in all) until the machine is idle, timed again.
+    """
+
+    def __init__(self, max_foreign=0.1, max_wait_s=300.0):
+        self.max_foreign, self.max_wait_s = max_foreign, max_wait_s
+        self.ncpu = os.cpu_count() or 1
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.ok = self._busy() is not None
+        self.waited = 0.0
+        self.redone = 0
+
+    def _busy(self):
+        try:
+            with open("/proc/stat") as f:
+                v = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        return (sum(v[:8]) - v[3] - v[4]) / self.tick  # all but idle and iowait
+
+    def snapshot(self):
+        return (time.perf_counter(), self._busy(), time.process_time())
+
+    def foreign(self, snap):
+        t, busy, cpu = snap
+        dt = time.perf_counter() - t
+        other = (self._busy() - busy) - (time.process_time() - cpu)
+        # /proc/stat counts in ticks (10 ms): forgive 2 ticks of rounding.
+        return max(other - 2.0 / self.tick, 0.0) / max(dt * self.ncpu, 1e-9)
+
+    def wait_idle(self):
+        """Sleep until a 1 s window is idle (or the wait budget is spent)."""
+        while self.waited < self.max_wait_s:
+            snap = self.snapshot()
+            time.sleep(1.0)
+            self.waited += 1.0
+            if self.foreign(snap) < self.max_foreign / 2:
+                return
+
+
+def interleaved(candidates, reps=7, warmup=1, target_s=0.05, pause_s=0.0, gate=None):
     """Median seconds per call of each candidate, timed alternately.
 
     ``candidates`` maps a name to ``fn`` or ``(fn, before, after)``: ``before``/``after`` run
@@ -109,7 +153,7 @@ def interleaved(candidates, reps=7, warmup=1, target_s=0.05, pause_s=0.0):
     ``pause_s``: idle time before each block. OpenBLAS workers spin ~0.1 s after a call and
     OpenMP workers a while too; on 2 cores a spinning pool of the PREVIOUS candidate steals a
     core from the next one, so without the pause each library is timed against another's
-    spinners instead of alone.
+    spinners instead of alone. ``gate``: a LoadGate that redoes blocks disturbed by others.
     """
     norm = {k: (v if isinstance(v, tuple) else (v, None, None)) for k, v in candidates.items()}
     names = list(norm)
@@ -130,20 +174,31 @@ def interleaved(candidates, reps=7, warmup=1, target_s=0.05, pause_s=0.0):
     for r in range(max(reps, 1)):
         order = names[r % len(names):] + names[:r % len(names)]
         for k in order:
-            fn, before, after = norm[k]
-            if before:
-                before()
-            if pause_s:
-                time.sleep(pause_s)
-            times[k].append(_block(fn, calls[k]) / calls[k])
-            if after:
-                after()
+            times[k].append(_timed_block(norm[k], calls[k], pause_s, gate))
     med = {k: statistics.median(v) for k, v in times.items()}
     spread = {}
     for k, v in times.items():
         q = statistics.quantiles(v, n=4) if len(v) >= 2 else [v[0]] * 3
         spread[k] = (q[2] - q[0]) / med[k] if med[k] > 0 else 0.0
     return med, spread
+
+
+def _timed_block(cand, n, pause_s, gate):
+    fn, before, after = cand
+    for attempt in range(4):
+        if before:
+            before()
+        if pause_s:
+            time.sleep(pause_s)
+        snap = gate.snapshot() if gate is not None and gate.ok else None
+        dt = _block(fn, n) / n
+        if after:
+            after()
+        if snap is None or gate.foreign(snap) <= gate.max_foreign or attempt == 3:
+            return dt
+        gate.redone += 1
+        gate.wait_idle()
+    return dt
 
 
 def ratio(other, mine):
@@ -171,11 +226,12 @@ class Settings:
         self.target_s = 0.002 if quick else 0.05
         self.warmup = 1 if quick else 2
         self.pause_s = 0.0 if quick else 0.15
+        self.gate = None if quick else LoadGate()
 
     def time(self, candidates, target_s=None):
         return interleaved(candidates, reps=self.reps, warmup=self.warmup,
                            target_s=self.target_s if target_s is None else target_s,
-                           pause_s=self.pause_s)
+                           pause_s=self.pause_s, gate=self.gate)
 
 
 def module_main(run, description, argv=None):

@@ -82,6 +82,9 @@ def main(argv=None):
     print(f"threads: gradcore {env['gradcore_threads']}, torch {env['torch_threads']}, "
           f"numpy BLAS {env.get('numpy_blas_threads')} ({env.get('openblas_coretype')}); "
           f"load average {env['loadavg_1min']}; ratio = other time / gradcore time")
+    if settings.gate is not None and settings.gate.ok:
+        print(f"blocks redone because other processes used the CPU: {settings.gate.redone} "
+              f"(waited {settings.gate.waited:.0f} s for quiet)")
     for f in families:
         print(f"\n### {f}\n")
         print(table(results[f]))
