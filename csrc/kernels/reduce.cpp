@@ -1,6 +1,7 @@
 // Reductions to a broadcast-compatible ("keepdim") shape: sum_to (sum, mean, and the engine's
 // un-broadcasting of gradients), amax_to/amin_to, max_dim/min_dim with indices, and the
 // scatter that routes a gradient back to the selected indices.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -66,13 +67,17 @@ void reduce_to(const char* op, const Buf& x, const Buf& out, Acc init, Comb comb
   { int64_t s = 1; for (int j = p.m - 1; j >= 0; --j) { ost[j] = p.red[j] ? 0 : s; if (!p.red[j]) s *= p.d[j]; } }
   const int64_t inner = p.d[p.m - 1], outer = nx / inner;
   const bool inner_red = p.red[p.m - 1];
-  if (p.m == 2 && !inner_red) {  // (R, K): parallel over columns
-    const int64_t R = p.d[0], K = p.d[1];
+  if (p.m == 2 && !inner_red) {  // (R, K), e.g. a bias gradient: rows stream through a
+    const int64_t R = p.d[0], K = p.d[1];  // column block held in cache, block per thread
+    constexpr int64_t kBlock = 256;
 #pragma omp parallel for if (nx >= kParallelMin)
-    for (int64_t k = 0; k < K; ++k) {
-      Acc a = init;
-      for (int64_t r = 0; r < R; ++r) a = comb(a, xp[r * K + k]);
-      acc[k] = a;
+    for (int64_t k0 = 0; k0 < K; k0 += kBlock) {
+      const int64_t k1 = std::min(K, k0 + kBlock);
+      Acc* a = acc.data();
+      for (int64_t r = 0; r < R; ++r) {
+        const T* row = xp + r * K;
+        for (int64_t k = k0; k < k1; ++k) a[k] = comb(a[k], row[k]);
+      }
     }
   } else {
     for (int64_t r = 0; r < outer; ++r) {
