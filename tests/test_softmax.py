@@ -21,38 +21,59 @@ def test_no_overflow_for_large_logits(dtype):
     np.testing.assert_allclose(lse, np_logsumexp(x, 1), rtol=1e-6)
 
 
-def test_masked_row_like_attention():
-    # -inf entries (masked positions) get probability 0 and gradient 0; the rest stays finite.
-    x = gc.tensor([[0.5, -INF, 1.0, -INF]], dtype=gc.float64, requires_grad=True)
-    y = gc.softmax(x, -1)
-    ref = np_softmax(np.array([[0.5, -INF, 1.0, -INF]]), -1)
-    np.testing.assert_allclose(y.detach().numpy(), ref)
-    (y * gc.tensor([[1.0, 2.0, 3.0, 4.0]], dtype=gc.float64)).sum().backward()
-    g = x.grad.numpy()
-    assert np.all(np.isfinite(g)) and g[0, 1] == 0 and g[0, 3] == 0
-    ls = gc.log_softmax(x.detach(), -1).numpy()
-    assert ls[0, 1] == -INF and np.isfinite(ls[0, 0])
+# Slices as rows (dim=-1, the kernels' contiguous-row path) or as columns (dim=0 of the
+# transpose, the tiled path); results are compared in the row layout.
+LAYOUTS = ["row", "tile"]
 
 
-def test_all_minus_inf_row_is_nan_as_torch():
+def _apply(f, x, layout, **kw):
+    """f(tensor, dim) on 2-D x with slices along the last dim, in the given kernel layout."""
+    if layout == "row":
+        return f(x, -1, **kw)
+    out = f(x.T, 0, **kw)
+    return out.T if out.ndim == 2 else out
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_masked_row_like_attention(layout):
+    # -inf entries (masked positions) get probability exactly 0 and gradient 0.
+    x0 = np.array([[0.5, -INF, 1.0, -INF], [-INF, 2.0, -INF, -INF], [-800, 0.0, -100, 3.0]])
+    for dtype in (gc.float32, gc.float64):
+        x = gc.tensor(x0, dtype=dtype, requires_grad=True)
+        y = _apply(gc.softmax, x, layout)
+        np.testing.assert_allclose(y.detach().numpy(), np_softmax(x0, -1), rtol=1e-6, atol=1e-37)
+        assert np.all(y.detach().numpy()[np.isinf(x0)] == 0)
+        (y * gc.tensor(np.arange(12.0).reshape(3, 4), dtype=dtype)).sum().backward()
+        g = x.grad.numpy()
+        assert np.all(np.isfinite(g)) and np.all(g[np.isinf(x0)] == 0)
+        ls = _apply(gc.log_softmax, x.detach(), layout).numpy()
+        assert np.all(ls[np.isinf(x0)] == -INF) and np.all(np.isfinite(ls[~np.isinf(x0)]))
+        np.testing.assert_allclose(ls[~np.isinf(x0)], np_log_softmax(x0, -1)[~np.isinf(x0)],
+                                   rtol=1e-6)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_all_minus_inf_row_is_nan_as_torch(layout):
     x = gc.tensor([[-INF, -INF], [0.0, 1.0]])
-    assert np.all(np.isnan(gc.softmax(x, 1).numpy()[0]))
-    assert np.all(np.isnan(gc.log_softmax(x, 1).numpy()[0]))
-    assert np.all(np.isfinite(gc.softmax(x, 1).numpy()[1]))
+    assert np.all(np.isnan(_apply(gc.softmax, x, layout).numpy()[0]))
+    assert np.all(np.isnan(_apply(gc.log_softmax, x, layout).numpy()[0]))
+    assert np.all(np.isfinite(_apply(gc.softmax, x, layout).numpy()[1]))
     # logsumexp shifts by 0 when the max is infinite (as torch): -inf, and +inf with +inf inside
-    np.testing.assert_array_equal(gc.logsumexp(gc.tensor([[-INF, -INF], [INF, 1.0]]), 1).numpy(),
-                                  [-INF, INF])
+    for dtype in (gc.float32, gc.float64):
+        t = gc.tensor([[-INF, -INF], [INF, 1.0], [-INF, 1.0]], dtype=dtype)
+        np.testing.assert_allclose(_apply(gc.logsumexp, t, layout).numpy(), [-INF, INF, 1.0])
     assert gc.logsumexp(gc.zeros(3, 0), 1).numpy().tolist() == [-INF] * 3
 
 
-def test_nan_propagates_to_its_slice_only():
-    x = gc.tensor([[0.0, np.nan, 1.0], [0.0, 1.0, 2.0]], dtype=gc.float64, requires_grad=True)
-    for f in (lambda t: gc.softmax(t, 1), lambda t: gc.log_softmax(t, 1),
-              lambda t: gc.logsumexp(t, 1, keepdim=True)):
-        y = f(x)
-        assert np.all(np.isnan(y.detach().numpy()[0])) and np.all(np.isfinite(y.detach().numpy()[1]))
-        y.sum().backward()
-        assert np.all(np.isnan(x.grad.numpy()[0])) and np.all(np.isfinite(x.grad.numpy()[1]))
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_nan_propagates_to_its_slice_only(layout):
+    x = gc.tensor([[0.0, np.nan, 1.0], [0.0, 1.0, 2.0], [np.nan, 1.0, 2.0]], dtype=gc.float64,
+                  requires_grad=True)
+    for f in (gc.softmax, gc.log_softmax, lambda t, d: gc.logsumexp(t, d, keepdim=True)):
+        y = _apply(f, x, layout).detach().numpy()
+        assert np.all(np.isnan(y[[0, 2]])) and np.all(np.isfinite(y[1]))
+        _apply(f, x, layout).sum().backward()
+        assert np.all(np.isnan(x.grad.numpy()[[0, 2]])) and np.all(np.isfinite(x.grad.numpy()[1]))
         x.grad = None
 
 
