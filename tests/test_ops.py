@@ -199,6 +199,10 @@ def test_large_inputs_any_thread_count(name, case):
     (lambda: gc.ones(3) * np.float64(2.0), gc.float32),
     (lambda: gc.ones(3) @ gc.ones(3, dtype=gc.float64), gc.float64),
     (lambda: gc.where(gc.ones(3) > 0, gc.ones(3), gc.zeros(3, dtype=gc.float64)), gc.float64),
+    (lambda: gc.where(gc.ones(3) > 0, gc.tensor([1, 2, 3]), 0), gc.int64),  # any dtype selects
+    (lambda: gc.where(gc.ones(3) > 0, gc.tensor([1, 2, 3]), 0.5), gc.float32),
+    (lambda: gc.where(gc.ones(3) > 0, True, gc.tensor([True, False, True])), gc.bool),
+    (lambda: gc.where(gc.ones(3) > 0, 1.0, 0.0), gc.float32),
 ])
 def test_dtype_promotion_as_torch(make, dtype):
     assert make().dtype == dtype

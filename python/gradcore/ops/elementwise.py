@@ -261,14 +261,27 @@ def where(cond, a, b):
     if cond._data.dtype != _dt.bool_:
         raise TypeError(f"where: condition must be a bool tensor, got {cond._data.dtype}")
     if isinstance(a, _SCALARS):
-        a = _scalar_like(b, a)
+        a = _where_scalar(b, a)
     if isinstance(b, _SCALARS):
-        b = _scalar_like(a, b)
-    a, b = _float_pair("where", a, b)
+        b = _where_scalar(a, b)
+    a, b = as_tensor(a), as_tensor(b)
+    exact = a._data.dtype == b._data.dtype and a._data.dtype not in _dt.FLOATS
+    if not exact:
+        a, b = _float_pair("where", a, b)
     cd, ad, bd = cond._data, a._data, b._data
     shape = broadcast_shape("where", broadcast_shape("where", cd.shape, ad.shape), bd.shape)
     # The output is passed allocated: a shape tuple would get the condition's dtype (bool).
-    return make(run(K.where, cd, ad, bd, _empty(shape, ad.dtype)), _where, (a, b), (cd,))
+    y = run(K.where, cd, ad, bd, _empty(shape, ad.dtype))
+    return _wrap(y) if exact else make(y, _where, (a, b), (cd,))
+
+
+def _where_scalar(t, v):
+    """A Python scalar for where: int64/bool when it matches an int64/bool tensor (any dtype
+    selects, as torch), else the float dtype of the other operand."""
+    d = as_tensor(t)._data.dtype
+    if d not in _dt.FLOATS and np.asarray(v).dtype.kind == d.kind:
+        return _wrap(np.asarray(v, dtype=d))
+    return _scalar_like(t, v)
 
 
 @_where.defvjp
