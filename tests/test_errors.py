@@ -110,10 +110,22 @@ def test_out_of_range_indices(idx, match):
     (lambda x: x.expand(3), r"expand: cannot expand shape \(2, 3\) to \(3,\)"),
     (lambda x: x.permute(0, 0), r"permute: dims \(0, 0\) are not a permutation"),
     (lambda x: x.flatten(1, 0), "flatten: start_dim 1 comes after end_dim 0"),
+    (lambda x: x.reshape(-2, 3), r"reshape: invalid shape dimension in \(-2, 3\)"),
+    (lambda x: x.sum((0, -2)), "sum: dim 0 appears multiple times"),
+    (lambda x: x.amax((1, 1)), "amax: dim 1 appears multiple times"),
 ])
 def test_incompatible_shapes(fn, match):
     with pytest.raises(ValueError, match=match):
         fn(gc.zeros(2, 3))
+
+
+def test_numpy_integers_work_as_dims_and_indices():
+    x = gc.ones(2, 3)
+    i = np.int64(1)
+    assert x.sum(i).shape == (2,) and gc.softmax(x, i).shape == (2, 3)
+    assert x.max(i).values.shape == (2,) and x.transpose(np.int64(0), i).shape == (3, 2)
+    # a 0-d integer array / tensor indexes like an int (numpy, torch)
+    assert x[np.array(1)].shape == (3,) and x[gc.tensor(1), gc.tensor(2)].shape == ()
 
 
 def test_empty_reductions_and_bad_arguments():

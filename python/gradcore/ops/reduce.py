@@ -3,6 +3,8 @@ Kernels: csrc/kernels/reduce.cpp (sum_to, amax_to, max_dim, ...)."""
 import builtins
 import collections
 
+import numpy as np
+
 from .. import dtypes as _dt
 from ..engine import make
 from ..registry import K, primitive, run
@@ -12,20 +14,26 @@ from .elementwise import _check_float, cast, maximum, minimum, mul, sub
 values_indices = collections.namedtuple("values_indices", ["values", "indices"])
 
 
+_INTS = (int, np.integer)
+
+
 def norm_dims(op, dim, ndim):
     """dim (None, int or tuple) -> sorted tuple of non-negative dims; errors name the op."""
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    dims = (dim,) if isinstance(dim, _INTS) else tuple(dim)
     out = set()
     for d in dims:
-        if not isinstance(d, int):
+        if not isinstance(d, _INTS):
             raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {dim!r}")
         lim = builtins.max(ndim, 1)
         if not -lim <= d < lim:
             raise IndexError(f"{op}: dim {d} is out of range for a tensor of {ndim} dims "
                              f"(expected to be in range of [{-lim}, {lim - 1}])")
-        out.add(d % lim if ndim else 0)
+        k = int(d) % lim if ndim else 0
+        if k in out:
+            raise ValueError(f"{op}: dim {k} appears multiple times in the list of dims {dim!r}")
+        out.add(k)
     return tuple(sorted(out))
 
 
@@ -182,7 +190,7 @@ def max(x, dim=None, keepdim=False):  # noqa: A001
         return _extreme(_amax, K.amax_to, "max", x, None, False)
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"max: dim must be an int, got {dim!r}; use amax/amin for several dims")
-    if not isinstance(dim, int):
+    if not isinstance(dim, _INTS):
         return maximum(x, dim)
     return _extreme_dim(_max_dim, K.max_dim, "max", x, dim, keepdim)
 
@@ -192,7 +200,7 @@ def min(x, dim=None, keepdim=False):  # noqa: A001
         return _extreme(_amin, K.amin_to, "min", x, None, False)
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"min: dim must be an int, got {dim!r}; use amax/amin for several dims")
-    if not isinstance(dim, int):
+    if not isinstance(dim, _INTS):
         return minimum(x, dim)
     return _extreme_dim(_min_dim, K.min_dim, "min", x, dim, keepdim)
 

@@ -34,6 +34,8 @@ def reshape(x, *shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     xd = x._data
+    if any(isinstance(s, (int, np.integer)) and s < -1 for s in shape):
+        raise ValueError(f"reshape: invalid shape dimension in {tuple(shape)}")
     try:
         y = xd.reshape(shape)
     except (ValueError, TypeError):
@@ -219,6 +221,14 @@ def stack(tensors, dim=0):
 _slice, _gather = primitive("slice"), primitive("gather")
 
 
+def _as_int_index(i):
+    """A 0-d integer array or tensor indexes like an int (numpy, torch)."""
+    a = i._data if isinstance(i, Tensor) else i
+    if isinstance(a, np.ndarray) and a.ndim == 0 and a.dtype.kind in "iu":
+        return int(a)
+    return i
+
+
 def _is_advanced(i):
     return isinstance(i, (list, np.ndarray, Tensor)) and not isinstance(i, bool)
 
@@ -228,6 +238,7 @@ def getitem(x, idx):
     on the leading dims (a row gather). Differentiable."""
     x = x if type(x) is Tensor else as_tensor(x)
     items = idx if isinstance(idx, tuple) else (idx,)
+    items = tuple(_as_int_index(it) for it in items)
     n_adv = 0
     for it in items:
         if _is_advanced(it):

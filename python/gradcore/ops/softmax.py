@@ -4,6 +4,8 @@ Kernels: csrc/kernels/softmax.cpp. Backward rules:
     log_softmax:  dx = g - exp(y) * sum_dim(g)
     logsumexp:    dx = g * exp(x - y)      (g, y broadcast over the reduced dims)
 """
+import numpy as np
+
 from .. import dtypes as _dt
 from ..engine import make
 from ..registry import K, primitive, run
@@ -21,7 +23,7 @@ def _prepare(op, x, dim, dtype):
     if dtype is not None:
         x = cast(x, _dt.canonical(dtype))
     _check_float(op, x)
-    if dim is None or not isinstance(dim, int):
+    if dim is None or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{op}: dim must be an int, got {dim!r}")
     (d,) = norm_dims(op, dim, x._data.ndim)
     return x, d
