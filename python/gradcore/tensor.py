@@ -71,8 +71,10 @@ class Tensor:
     def __repr__(self):
         body = np.array2string(self._data, separator=", ", prefix="tensor(")
         extra = ""
-        if self._data.dtype != _dt.float32:
-            extra += f", dtype=gradcore.{self._data.dtype}"
+        if self._data.size == 0 and self._data.shape != (0,):
+            extra += f", size={self._data.shape}"
+        if self._data.dtype == _dt.float64:  # as torch: int64 and bool are implied by the values
+            extra += ", dtype=gradcore.float64"
         if self._node is not None:
             extra += f", grad_fn={self._node!r}"
         elif self.requires_grad:
@@ -233,8 +235,8 @@ def tensor(data, dtype=None, requires_grad=False):
     Python floats become float32, ints int64, bools bool; numpy arrays keep their dtype."""
     if isinstance(data, Tensor):
         a = data._data
-    elif isinstance(data, np.ndarray):
-        a = data
+    elif isinstance(data, (np.ndarray, np.generic)):  # numpy arrays and scalars keep their dtype
+        a = np.asarray(data)
     else:
         a = np.asarray(data)
         if a.dtype.kind == "f":
