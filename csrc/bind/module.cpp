@@ -229,7 +229,6 @@ void set_num_threads(int n) {
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif
-  Eigen::setNbThreads(n);
 }
 
 py::dict config() {
@@ -268,8 +267,28 @@ py::dict config() {
 
 }  // namespace
 
+// A build for a newer CPU than this one would die of SIGILL at the first kernel: refuse at import.
+void check_cpu() {
+  const char* missing = nullptr;
+#if defined(__AVX512F__)
+  if (!__builtin_cpu_supports("avx512f")) missing = "AVX-512";
+#endif
+#if defined(__AVX2__)
+  if (!__builtin_cpu_supports("avx2")) missing = "AVX2";
+#endif
+#if defined(__FMA__)
+  if (!__builtin_cpu_supports("fma")) missing = "FMA";
+#endif
+  if (missing)
+    throw std::runtime_error(std::string("gradcore was compiled for a CPU with ") + missing +
+                             ", which this CPU lacks; reinstall with "
+                             "`pip install . -Ccmake.define.GRADCORE_SIMD=portable`");
+}
+
 PYBIND11_MODULE(_C, m) {
+  check_cpu();
   m.doc() = "gradcore's private C++ core. Use the gradcore package instead.";
+  Eigen::setNbThreads(1);  // gemm splits work across OpenMP threads itself (kernels/matmul.cpp)
   py::register_exception_translator([](std::exception_ptr p) {
     try { if (p) std::rethrow_exception(p); }
     catch (const type_error& e) { PyErr_SetString(PyExc_TypeError, e.what()); }
