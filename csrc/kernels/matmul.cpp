@@ -28,7 +28,7 @@ Mat as_batch(const Buf& x) {
 }
 
 // Below this many multiply-adds a gemm runs on one thread (a parallel region costs more).
-constexpr int64_t kGemmParallelMin = int64_t(1) << 18;
+constexpr int64_t kGemmParallelMin = int64_t(1) << 21;
 
 // C[r0:r1, c0:c1] = op(A)[r0:r1, :] @ op(B)[:, c0:c1] on the calling thread. A is stored
 // (M, K), or (K, M) when ta; B is stored (K, N), or (N, K) when tb.
