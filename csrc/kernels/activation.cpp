@@ -12,10 +12,10 @@ GC_UNARY_BWD(relu_backward, s <= T(0) ? T(0) : g);
 GC_UNARY(leaky_relu, x > T(0) ? x : x * T(p0));
 GC_UNARY_BWD(leaky_relu_backward, s > T(0) ? g : g * T(p0));
 // sigmoid: y = 1 / (1 + e^-x)                  dx = g * y * (1 - y)
-GC_UNARY(sigmoid, x >= T(0) ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x)));
+GC_UNARY_VEC(sigmoid, X.logistic());
 GC_UNARY_BWD(sigmoid_backward, g * s * (T(1) - s));
 // tanh: y = tanh(x)                            dx = g * (1 - y^2)
-GC_UNARY(tanh, std::tanh(x));
+GC_UNARY_VEC(tanh, X.tanh());
 GC_UNARY_BWD(tanh_backward, g * (T(1) - s * s));
 // gelu (exact): y = x * Phi(x)                 dx = g * (Phi(x) + x * phi(x))
 GC_UNARY(gelu, T(0.5) * x * (T(1) + std::erf(x * T(M_SQRT1_2))));

@@ -71,16 +71,16 @@ GC_UNARY_BWD(pow_scalar_backward, p0 == 0.0 ? T(0) : p0 == 2.0 ? T(2) * g * s : 
 
 // ---- math functions -----------------------------------------------------------------------
 // exp: dx = g*y (mul)    log: dx = g/x (div)    sqrt: dx = g/(2y)    abs: dx = g*sign(x) (0 at 0)
-GC_UNARY(exp, std::exp(x));
-GC_UNARY(log, std::log(x));
+GC_UNARY_VEC(exp, X.exp());
+GC_UNARY_VEC(log, X.log());
 GC_UNARY(sqrt, std::sqrt(x));
 GC_UNARY_BWD(sqrt_backward, g / (T(2) * s));
 GC_UNARY(abs, std::abs(x));
 GC_UNARY_BWD(abs_backward, s > T(0) ? g : (s < T(0) ? -g : s == T(0) ? T(0) : s));
 // sin: dx = g*cos(x)     cos: dx = -g*sin(x)
-GC_UNARY(sin, std::sin(x));
+GC_UNARY_VEC(sin, X.sin());
 GC_UNARY_BWD(sin_backward, g * std::cos(s));
-GC_UNARY(cos, std::cos(x));
+GC_UNARY_VEC(cos, X.cos());
 GC_UNARY_BWD(cos_backward, -g * std::sin(s));
 
 // ---- data movement --------------------------------------------------------------------------

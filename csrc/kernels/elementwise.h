@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 #include "core/registry.h"
+#include <Eigen/Core>
 #include "kernels/broadcast.h"
 
 namespace gc {
@@ -40,6 +41,41 @@ namespace gc {
       bmap<T, T>(#NAME, out[0], [=](T x) -> T { return __VA_ARGS__; }, in[0]); });                \
   }                                                                                        \
   GC_KERNEL(#NAME, 1, 1, NAME)
+// Unary transcendental through Eigen's vectorized array functions: out = EXPR over the array X.
+// Eigen clamps inputs with min/max, which turns NaN into a number: NaN inputs are restored.
+#define GC_UNARY_VEC(NAME, EXPR)                                                           \
+  void NAME(Ins in, Outs out, Attrs) {                                                     \
+    check_same_shape(#NAME, in[0], out[0]); check_same_dtype(#NAME, in[0], out[0]);        \
+    float_dispatch(in[0].dtype, #NAME, [&]<class T>() {                                    \
+      unary_vec<T>(in[0].ptr<T>(), out[0].ptr<T>(), in[0].numel(),                         \
+                   [](const auto& X, auto& Y) { Y = EXPR; });                               \
+    });                                                                                    \
+  }                                                                                        \
+  GC_KERNEL(#NAME, 1, 1, NAME)
+
+// Transcendentals cost ~10x an add: two threads pay off from a few thousand elements.
+constexpr int64_t kParallelMinHeavy = 4096;
+
+template <class T, class F> void unary_vec(const T* x, T* y, int64_t n, F f) {
+  auto span = [&](int64_t lo, int64_t hi) {
+    constexpr int64_t B = 512;
+    T tmp[B];  // out may alias x (in place): compute a block, then write it with the NaN fix
+    for (int64_t b = lo; b < hi; b += B) {
+      const int64_t m = std::min(B, hi - b);
+      Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>> X(x + b, m);
+      Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> Y(tmp, m);
+      f(X, Y);
+      for (int64_t i = 0; i < m; ++i) y[b + i] = x[b + i] != x[b + i] ? x[b + i] : tmp[i];
+    }
+  };
+  if (n < kParallelMinHeavy) { span(0, n); return; }
+#pragma omp parallel
+  {
+    auto [lo, hi] = thread_range(n);
+    span(lo, hi);
+  }
+}
+
 // Unary backward with one saved tensor s (x or y): out = EXPR(g, s).
 #define GC_UNARY_BWD(NAME, ...)                                                           \
   void NAME(Ins in, Outs out, Attrs at) {                                                  \
