@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <vector>
+#include <Eigen/Core>
 #include "core/registry.h"
 #include "kernels/broadcast.h"
 
@@ -91,6 +92,18 @@ void reduce_to(const char* op, const Buf& x, const Buf& out, Acc init, Comb comb
   for (int64_t i = 0; i < no; ++i) op_[i] = fin(acc[i]);
 }
 
+// Sum of a contiguous block with Eigen's vectorized (multi-accumulator) reduction; callers
+// keep blocks short and add block sums in double, which bounds float32 rounding error.
+constexpr int64_t kSumBlock = 2048;
+template <class T> double block_sum(const T* p, int64_t n) {
+  return double(Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(p, n).sum());
+}
+template <class T> double row_sum(const T* p, int64_t n) {
+  double s = 0;
+  for (int64_t b = 0; b < n; b += kSumBlock) s += block_sum(p + b, std::min(kSumBlock, n - b));
+  return s;
+}
+
 // ---- sum_to -----------------------------------------------------------------------------
 // y = p0 * sum of x over the dims where y has size 1 (p0 = 1 for sum, 1/n for mean)
 // dx = p0 * g broadcast back to x (the `expand` kernel, then affine; or sum_backward below)
@@ -103,7 +116,26 @@ void sum_to(Ins in, Outs out, Attrs at) {
     return;
   }
   float_dispatch(in[0].dtype, "sum", [&]<class T>() {
-    reduce_to<T>("sum", in[0], out[0], 0.0, [](double a, T v) { return a + double(v); },
+    const Buf &x = in[0], &y = out[0];
+    Plan p = plan_reduce("sum", x, y);
+    const T* xp = x.ptr<T>(); T* yp = y.ptr<T>();
+    const int64_t nx = x.numel();
+    if (nx > 0 && p.m >= 1 && p.m <= 2 && p.red[p.m - 1] && (p.m == 1 || !p.red[0])) {
+      // Contiguous runs (everything, or rows): vectorized block sums, blocks added in double.
+      const int64_t R = p.d[p.m - 1], rows = nx / R;
+      if (rows == 1) {
+        double s = 0;
+        const int64_t nb = (R + kSumBlock - 1) / kSumBlock;
+#pragma omp parallel for reduction(+ : s) if (R >= kParallelMin)
+        for (int64_t b = 0; b < nb; ++b) s += block_sum(xp + b * kSumBlock, std::min(kSumBlock, R - b * kSumBlock));
+        yp[0] = T(s * scale);
+      } else {
+#pragma omp parallel for if (nx >= kParallelMin)
+        for (int64_t r = 0; r < rows; ++r) yp[r] = T(row_sum(xp + r * R, R) * scale);
+      }
+      return;
+    }
+    reduce_to<T>("sum", x, y, 0.0, [](double a, T v) { return a + double(v); },
                  [=](double a) { return T(a * scale); });
   });
 }
