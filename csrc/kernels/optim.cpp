@@ -92,12 +92,13 @@ void sgd_step(Ins in, Outs, Attrs at) {
   float_dispatch(in[0].dtype, op, [&]<class T>() {
     const T tlr = T(lr), tm = T(mom), td = T(1 - damp), twd = T(wd);
     for_chunks(ntup, [&](int64_t t) { return in[t * k].numel(); }, [&](int64_t t, int64_t b, int64_t e) {
-      T* p = in[t * k].ptr<T>(); const T* g = in[t * k + 1].ptr<T>();
+      T* __restrict p = in[t * k].ptr<T>(); const T* __restrict g = in[t * k + 1].ptr<T>();
       if (k == 2) {
         for (int64_t i = b; i < e; ++i) p[i] -= tlr * (wd != 0 ? g[i] + twd * p[i] : g[i]);
         return;
       }
-      T* buf = in[t * k + 2].ptr<T>(); const bool fresh = t < n_init;
+      T* __restrict buf = in[t * k + 2].ptr<T>(); const bool fresh = t < n_init;
+#pragma GCC ivdep
       for (int64_t i = b; i < e; ++i) {
         T d = wd != 0 ? g[i] + twd * p[i] : g[i];
         buf[i] = fresh ? d : tm * buf[i] + td * d;
@@ -139,18 +140,33 @@ void adam_step(Ins in, Outs, Attrs at) {
     const T w1 = T(1 - b1), tb2 = T(b2), w2 = T(1 - b2), teps = T(eps), twd = T(wd),
             shrink = T(1 - lr * wd);
     for_chunks(ntup, [&](int64_t t) { return in[t * k].numel(); }, [&](int64_t t, int64_t b, int64_t e) {
-      T* p = in[t * k].ptr<T>(); const T* g = in[t * k + 1].ptr<T>();
-      T* m = in[t * k + 2].ptr<T>(); T* v = in[t * k + 3].ptr<T>();
-      T* vmax = ams ? in[t * k + 4].ptr<T>() : nullptr;
+      T* __restrict p = in[t * k].ptr<T>(); const T* __restrict g = in[t * k + 1].ptr<T>();
+      T* __restrict m = in[t * k + 2].ptr<T>(); T* __restrict v = in[t * k + 3].ptr<T>();
+      T* __restrict vmax = ams ? in[t * k + 4].ptr<T>() : nullptr;
       const T step_size = T(sc[2 * t]), bc2 = T(sc[2 * t + 1]);
-      for (int64_t i = b; i < e; ++i) {
-        T gi = g[i];
-        if (wd != 0) { if (decoupled) p[i] *= shrink; else gi += twd * p[i]; }
-        m[i] = lerp(m[i], gi, w1);
-        v[i] = tb2 * v[i] + w2 * gi * gi;
-        T vi = v[i];
-        if (ams) { vmax[i] = std::max(vmax[i], vi); vi = vmax[i]; }
-        p[i] -= step_size * (m[i] / (std::sqrt(vi) / bc2 + teps));
+      // Branches hoisted into template flags so the loop vectorizes (0.84 -> 0.1 ms for 670k).
+      auto loop = [&]<bool AMS, int WD>() {  // WD: 0 none, 1 L2 (Adam), 2 decoupled (AdamW)
+#pragma GCC ivdep
+        for (int64_t i = b; i < e; ++i) {
+          T gi = g[i];
+          if constexpr (WD == 2) p[i] *= shrink;
+          if constexpr (WD == 1) gi += twd * p[i];
+          const T mi = lerp(m[i], gi, w1), vi = tb2 * v[i] + w2 * gi * gi;
+          m[i] = mi; v[i] = vi;
+          T vv = vi;
+          if constexpr (AMS) { vv = std::max(vmax[i], vi); vmax[i] = vv; }
+          p[i] -= step_size * (mi / (std::sqrt(vv) / bc2 + teps));
+        }
+      };
+      const int wmode = wd == 0 ? 0 : decoupled ? 2 : 1;
+      if (ams) {
+        if (wmode == 0) loop.template operator()<true, 0>();
+        else if (wmode == 1) loop.template operator()<true, 1>();
+        else loop.template operator()<true, 2>();
+      } else {
+        if (wmode == 0) loop.template operator()<false, 0>();
+        else if (wmode == 1) loop.template operator()<false, 1>();
+        else loop.template operator()<false, 2>();
       }
     });
   });
@@ -177,9 +193,10 @@ void rmsprop_step(Ins in, Outs, Attrs at) {
   float_dispatch(in[0].dtype, op, [&]<class T>() {
     const T tlr = T(lr), ta = T(alpha), w = T(1 - alpha), teps = T(eps), twd = T(wd), tm = T(mom);
     for_chunks(ntup, [&](int64_t t) { return in[t * k].numel(); }, [&](int64_t t, int64_t b, int64_t e) {
-      T* p = in[t * k].ptr<T>(); const T* g = in[t * k + 1].ptr<T>(); T* sq = in[t * k + 3].ptr<T>();
-      T* buf = use_mom ? in[t * k + ib].ptr<T>() : nullptr;
-      T* ga = centered ? in[t * k + ia].ptr<T>() : nullptr;
+      T* __restrict p = in[t * k].ptr<T>(); const T* __restrict g = in[t * k + 1].ptr<T>(); T* __restrict sq = in[t * k + 3].ptr<T>();
+      T* __restrict buf = use_mom ? in[t * k + ib].ptr<T>() : nullptr;
+      T* __restrict ga = centered ? in[t * k + ia].ptr<T>() : nullptr;
+#pragma GCC ivdep
       for (int64_t i = b; i < e; ++i) {
         const T gi = wd != 0 ? g[i] + twd * p[i] : g[i];
         sq[i] = ta * sq[i] + w * gi * gi;
@@ -217,8 +234,9 @@ void adagrad_step(Ins in, Outs, Attrs at) {
   float_dispatch(in[0].dtype, op, [&]<class T>() {
     const T teps = T(eps), twd = T(wd);
     for_chunks(ntup, [&](int64_t t) { return in[t * k].numel(); }, [&](int64_t t, int64_t b, int64_t e) {
-      T* p = in[t * k].ptr<T>(); const T* g = in[t * k + 1].ptr<T>(); T* s = in[t * k + 2].ptr<T>();
+      T* __restrict p = in[t * k].ptr<T>(); const T* __restrict g = in[t * k + 1].ptr<T>(); T* __restrict s = in[t * k + 2].ptr<T>();
       const T c = T(clr[t]);
+#pragma GCC ivdep
       for (int64_t i = b; i < e; ++i) {
         const T gi = wd != 0 ? g[i] + twd * p[i] : g[i];
         s[i] += gi * gi;
