@@ -52,6 +52,13 @@ def make(data, prim, inputs, saved):
             if not x.requires_grad:
                 return t
             t._node = Node(prim, (x._node or x,), (True,), (x._data.shape,), saved)
+        elif len(inputs) == 2:
+            a, b = inputs
+            ra, rb = a.requires_grad, b.requires_grad
+            if not (ra or rb):
+                return t
+            t._node = Node(prim, ((a._node or a) if ra else None, (b._node or b) if rb else None),
+                           (ra, rb), (a._data.shape, b._data.shape), saved)
         else:
             for x in inputs:
                 if x.requires_grad:
