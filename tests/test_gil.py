@@ -1,5 +1,7 @@
 """Kernels on large tensors release the GIL, so other Python threads run meanwhile."""
+import random
 import threading
+import time
 
 import numpy as np
 
@@ -7,23 +9,39 @@ import gradcore as gc
 from gradcore.registry import K, run
 
 
-def test_large_kernel_releases_gil():
-    a = gc.randn(1536, 1536).numpy()
-    out = np.empty((1536, 1536), np.float32)
-    started, done = threading.Event(), threading.Event()
+def _main_thread_ran_inside(call):
+    """Run ``call`` in a worker; True if the main thread executed Python while it ran.
+
+    The first and last 10 ms are ignored: the interpreter may hand the GIL over (for its 5 ms
+    switch interval) between the worker's timestamps and the call itself."""
+    window, started, done = [], threading.Event(), threading.Event()
 
     def work():
         started.set()
-        for _ in range(4):
-            run(K.gemm, a, a, out, 0, 0)
+        t0 = time.perf_counter()
+        call()
+        window.extend((t0, time.perf_counter()))
         done.set()
 
     t = threading.Thread(target=work)
     t.start()
     started.wait()
-    count = 0
-    while not done.is_set():  # with the GIL held by the kernel this loop could not run
-        count += 1
+    stamps = []
+    while not done.is_set():
+        stamps.append(time.perf_counter())
     t.join()
-    assert count > 10
+    t0, t1 = window
+    assert t1 - t0 > 0.03, "the call was too short to tell"
+    return any(t0 + 0.01 < s < t1 - 0.01 for s in stamps)
+
+
+def test_large_kernel_releases_gil():
+    a = gc.randn(3072, 3072).numpy()  # one call of ~0.2 s
+    out = np.empty((3072, 3072), np.float32)
+    assert _main_thread_ran_inside(lambda: run(K.gemm, a, a, out, 0, 0))
     np.testing.assert_allclose(out[:2, :2], (a @ a)[:2, :2], rtol=1e-3, atol=1e-2)
+
+
+def test_probe_detects_a_call_that_holds_the_gil():
+    data = [random.random() for _ in range(2_000_000)]
+    assert not _main_thread_ran_inside(data.sort)  # list.sort keeps the GIL throughout
