@@ -64,6 +64,11 @@ def scaled(x, a):
     return _wrap(y)
 
 
+def copy_(y, x):
+    """y = x in place, or a clone of x when y is None; returns y."""
+    return scaled(x, 1.0) if y is None else axpby_(y, 1.0, x, 0.0)
+
+
 def dot(a, b):
     return run(K.vdot, a._data, b._data, ()).item()
 

@@ -1,7 +1,7 @@
 """Adagrad (torch.optim.Adagrad), one fused kernel call per parameter group."""
 from ..registry import K
 from ..tensor import full_like
-from .optimizer import Optimizer, _check, _fused, _step_tensor
+from .optimizer import Optimizer, _check_options, _columns, _fused
 
 
 def adagrad_(params, grads, state_sums, state_steps, *, lr, weight_decay, lr_decay, eps):
@@ -39,29 +39,17 @@ class Adagrad(Optimizer):
             for p in g["params"]:
                 self._init_state(p, g)
 
-    def _init_state(self, p, g):
-        s = self.state.setdefault(p, {})
-        if "sum" not in s:
-            s["step"] = _step_tensor()
-            s["sum"] = full_like(p, g["initial_accumulator_value"])
-        return s
+    def _state_names(self, g):
+        return ("step", "sum")
+
+    def _new_state(self, name, p, g):
+        if name == "sum":
+            return full_like(p, g["initial_accumulator_value"])
+        return super()._new_state(name, p, g)
 
     def _validate(self, g):
-        _check(g["lr"] >= 0.0, f"Invalid learning rate: {g['lr']}")
-        _check(g["lr_decay"] >= 0.0, f"Invalid lr_decay value: {g['lr_decay']}")
-        _check(g["weight_decay"] >= 0.0, f"Invalid weight_decay value: {g['weight_decay']}")
-        _check(g["initial_accumulator_value"] >= 0.0,
-               f"Invalid initial_accumulator_value value: {g['initial_accumulator_value']}")
-        _check(g["eps"] >= 0.0, f"Invalid epsilon value: {g['eps']}")
-        _check(not g.get("maximize", False), "maximize=True is not supported")
+        _check_options(g, "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = self._closure_loss(closure)
-        for g in self.param_groups:
-            params = [p for p in g["params"] if p.grad is not None]
-            states = [self._init_state(p, g) for p in params]
-            adagrad_(params, [p.grad for p in params], [s["sum"] for s in states],
-                     [s["step"] for s in states], lr=g["lr"], weight_decay=g["weight_decay"],
-                     lr_decay=g["lr_decay"], eps=g["eps"])
-        return loss
+    def _update(self, g, params, states):
+        adagrad_(params, [p.grad for p in params], *_columns(states, "sum", "step"), lr=g["lr"],
+                 weight_decay=g["weight_decay"], lr_decay=g["lr_decay"], eps=g["eps"])

@@ -1,7 +1,6 @@
 """Adam and AdamW (torch.optim.Adam / AdamW), one fused kernel call per parameter group."""
 from ..registry import K
-from ..tensor import zeros_like
-from .optimizer import Optimizer, _check, _fused, _step_tensor
+from .optimizer import Optimizer, _check, _check_options, _columns, _fused
 
 
 def adam_(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, amsgrad,
@@ -55,36 +54,20 @@ class Adam(Optimizer):
 
     def _validate(self, g):
         b = g["betas"]
-        _check(g["lr"] >= 0.0, f"Invalid learning rate: {g['lr']}")
-        _check(g["eps"] >= 0.0, f"Invalid epsilon value: {g['eps']}")
         _check(len(b) == 2, f"Invalid betas: {b} (expected two values)")
         _check(0.0 <= b[0] < 1.0, f"Invalid beta parameter at index 0: {b[0]}")
         _check(0.0 <= b[1] < 1.0, f"Invalid beta parameter at index 1: {b[1]}")
-        _check(g["weight_decay"] >= 0.0, f"Invalid weight_decay value: {g['weight_decay']}")
-        _check(not g.get("maximize", False), "maximize=True is not supported")
+        _check_options(g, "lr", "eps", "weight_decay")
 
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = self._closure_loss(closure)
-        for g in self.param_groups:
-            params = [p for p in g["params"] if p.grad is not None]
-            states = []
-            for p in params:
-                s = self.state.setdefault(p, {})
-                if "step" not in s:  # lazy state, as torch
-                    s["step"] = _step_tensor()
-                    s["exp_avg"] = zeros_like(p)
-                    s["exp_avg_sq"] = zeros_like(p)
-                if g["amsgrad"] and "max_exp_avg_sq" not in s:
-                    s["max_exp_avg_sq"] = zeros_like(p)
-                states.append(s)
-            adam_(params, [p.grad for p in params], [s["exp_avg"] for s in states],
-                  [s["exp_avg_sq"] for s in states],
-                  [s.get("max_exp_avg_sq") for s in states], [s["step"] for s in states],
-                  amsgrad=g["amsgrad"], beta1=g["betas"][0], beta2=g["betas"][1], lr=g["lr"],
-                  weight_decay=g["weight_decay"], eps=g["eps"],
-                  decoupled_weight_decay=g.get("decoupled_weight_decay", False))
-        return loss
+    def _state_names(self, g):
+        return ("step", "exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if g["amsgrad"] else ())
+
+    def _update(self, g, params, states):
+        adam_(params, [p.grad for p in params],
+              *_columns(states, "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "step"),
+              amsgrad=g["amsgrad"], beta1=g["betas"][0], beta2=g["betas"][1], lr=g["lr"],
+              weight_decay=g["weight_decay"], eps=g["eps"],
+              decoupled_weight_decay=g.get("decoupled_weight_decay", False))
 
 
 class AdamW(Adam):

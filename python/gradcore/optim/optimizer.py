@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..registry import run
-from ..tensor import Tensor, tensor, zeros
+from ..tensor import Tensor, tensor, zeros, zeros_like
 
 # run_variadic in csrc/bind/module.cpp takes at most this many tensors per call.
 _MAX_TENSORS = 4096
@@ -60,13 +60,31 @@ def _check(ok, msg):
         raise ValueError(msg)
 
 
+_OPTION_LABELS = {"lr": "learning rate", "eps": "epsilon value"}
+
+
+def _check_options(g, *nonnegative):
+    """torch's checks of a group's options: each named one >= 0 ("Invalid learning rate: -1",
+    "Invalid momentum value: -1", ...), and maximize off (not supported)."""
+    for k in nonnegative:
+        _check(g[k] >= 0.0, f"Invalid {_OPTION_LABELS.get(k, k + ' value')}: {g[k]}")
+    _check(not g.get("maximize", False), "maximize=True is not supported")
+
+
+def _columns(states, *names):
+    """One list per state name: that entry of every state dict (None where it is missing)."""
+    return [[s.get(n) for s in states] for n in names]
+
+
 class Optimizer:
     """Base class: holds ``param_groups`` (list of dicts: 'params' plus options) and ``state``
     (dict: parameter -> dict of its state), as torch.optim.Optimizer.
 
-    Subclasses set ``defaults``, validate options in ``_validate(group)``, create state in
-    ``step`` and name in ``_shaped_state`` the state keys that hold one value per element of
-    their parameter (checked on ``load_state_dict``).
+    Subclasses set ``defaults``, validate options in ``_validate(group)`` and name in
+    ``_shaped_state`` the state keys that hold one value per element of their parameter
+    (checked on ``load_state_dict``). The fused optimizers keep the shared ``step`` and state
+    only what differs: ``_state_names(group)`` (the state a step needs, created lazily by
+    ``_new_state``, as torch) and ``_update(group, params, states)`` (the fused kernel call).
     """
 
     _shaped_state = ()
@@ -137,7 +155,36 @@ class Optimizer:
                     p.grad.zero_()
 
     def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns ``closure()`` if given."""
+        loss = self._closure_loss(closure)
+        for g in self.param_groups:
+            params = [p for p in g["params"] if p.grad is not None]
+            self._update(g, params, [self._init_state(p, g) for p in params])
+        return loss
+
+    def _update(self, group, params, states):
+        """Update ``params`` (those of ``group`` with a gradient; ``states`` their state dicts)
+        in place (subclasses)."""
         raise NotImplementedError
+
+    def _state_names(self, group):
+        """Names of the per-parameter state a step needs under ``group``'s options."""
+        return ()
+
+    def _new_state(self, name, p, group):
+        """Initial value of state ``name`` of ``p``: a step count of 0, else zeros like ``p``."""
+        return _step_tensor() if name == "step" else zeros_like(p)
+
+    def _init_state(self, p, group):
+        """``p``'s state dict with every missing entry of ``_state_names(group)`` created."""
+        names = self._state_names(group)
+        if not names:  # no state to create: don't add an empty entry (torch's SGD)
+            return self.state.get(p, {})
+        s = self.state.setdefault(p, {})
+        for name in names:
+            if name not in s:
+                s[name] = self._new_state(name, p, group)
+        return s
 
     def _closure_loss(self, closure):
         if closure is None:

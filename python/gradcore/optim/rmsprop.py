@@ -1,7 +1,6 @@
 """RMSprop (torch.optim.RMSprop): plain, centered, with momentum, one fused call per group."""
 from ..registry import K
-from ..tensor import zeros_like
-from .optimizer import Optimizer, _check, _fused, _step_tensor
+from .optimizer import Optimizer, _check_options, _columns, _fused
 
 
 def rmsprop_(params, grads, square_avgs, grad_avgs, momentum_buffer_list, state_steps, *, lr,
@@ -48,32 +47,14 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _validate(self, g):
-        _check(g["lr"] >= 0.0, f"Invalid learning rate: {g['lr']}")
-        _check(g["eps"] >= 0.0, f"Invalid epsilon value: {g['eps']}")
-        _check(g["momentum"] >= 0.0, f"Invalid momentum value: {g['momentum']}")
-        _check(g["weight_decay"] >= 0.0, f"Invalid weight_decay value: {g['weight_decay']}")
-        _check(g["alpha"] >= 0.0, f"Invalid alpha value: {g['alpha']}")
-        _check(not g.get("maximize", False), "maximize=True is not supported")
+        _check_options(g, "lr", "eps", "momentum", "weight_decay", "alpha")
 
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = self._closure_loss(closure)
-        for g in self.param_groups:
-            params = [p for p in g["params"] if p.grad is not None]
-            states = []
-            for p in params:
-                s = self.state.setdefault(p, {})
-                if "step" not in s:  # lazy state, as torch
-                    s["step"] = _step_tensor()
-                    s["square_avg"] = zeros_like(p)
-                if g["momentum"] > 0 and "momentum_buffer" not in s:
-                    s["momentum_buffer"] = zeros_like(p)
-                if g["centered"] and "grad_avg" not in s:
-                    s["grad_avg"] = zeros_like(p)
-                states.append(s)
-            rmsprop_(params, [p.grad for p in params], [s["square_avg"] for s in states],
-                     [s.get("grad_avg") for s in states],
-                     [s.get("momentum_buffer") for s in states], [s["step"] for s in states],
-                     lr=g["lr"], alpha=g["alpha"], eps=g["eps"], weight_decay=g["weight_decay"],
-                     momentum=g["momentum"], centered=g["centered"])
-        return loss
+    def _state_names(self, g):
+        return (("step", "square_avg") + (("momentum_buffer",) if g["momentum"] > 0 else ())
+                + (("grad_avg",) if g["centered"] else ()))
+
+    def _update(self, g, params, states):
+        rmsprop_(params, [p.grad for p in params],
+                 *_columns(states, "square_avg", "grad_avg", "momentum_buffer", "step"),
+                 lr=g["lr"], alpha=g["alpha"], eps=g["eps"], weight_decay=g["weight_decay"],
+                 momentum=g["momentum"], centered=g["centered"])

@@ -1,7 +1,7 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay (torch.optim.SGD)."""
 from ..registry import K
 from ..tensor import zeros_like
-from .optimizer import Optimizer, _check, _fused
+from .optimizer import Optimizer, _check, _check_options, _fused
 
 
 def sgd_(params, grads, momentum_buffer_list, *, lr, momentum=0.0, dampening=0.0,
@@ -51,22 +51,15 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _validate(self, g):
-        _check(g["lr"] >= 0.0, f"Invalid learning rate: {g['lr']}")
-        _check(g["momentum"] >= 0.0, f"Invalid momentum value: {g['momentum']}")
-        _check(g["weight_decay"] >= 0.0, f"Invalid weight_decay value: {g['weight_decay']}")
+        _check_options(g, "lr", "momentum", "weight_decay")
         _check(not g["nesterov"] or (g["momentum"] > 0 and g["dampening"] == 0),
                "Nesterov momentum requires a momentum and zero dampening")
-        _check(not g.get("maximize", False), "maximize=True is not supported")
 
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = self._closure_loss(closure)
-        for g in self.param_groups:
-            params = [p for p in g["params"] if p.grad is not None]
-            bufs = [self.state.get(p, {}).get("momentum_buffer") for p in params]
-            sgd_(params, [p.grad for p in params], bufs, lr=g["lr"], momentum=g["momentum"],
-                 dampening=g["dampening"], weight_decay=g["weight_decay"], nesterov=g["nesterov"])
-            if g["momentum"]:
-                for p, b in zip(params, bufs):
-                    self.state.setdefault(p, {})["momentum_buffer"] = b
-        return loss
+    def _update(self, g, params, states):
+        # No lazily created state: a missing momentum buffer is made by sgd_ (b = g, t = 1).
+        bufs = [s.get("momentum_buffer") for s in states]
+        sgd_(params, [p.grad for p in params], bufs, lr=g["lr"], momentum=g["momentum"],
+             dampening=g["dampening"], weight_decay=g["weight_decay"], nesterov=g["nesterov"])
+        if g["momentum"]:
+            for p, b in zip(params, bufs):
+                self.state.setdefault(p, {})["momentum_buffer"] = b
