@@ -1,0 +1,181 @@
+// BLIS-style float32 GEMM for AVX-512 builds (included by matmul.cpp only).
+// C (m x n, row-major, ldc) = op(A) @ op(B), single-threaded; callers split C across threads.
+// A is stored (m, k) with lda, or (k, m) when ta; B is stored (k, n) with ldb, or (n, k) when tb.
+//
+// Loop nest (BLIS, with the roles swapped for row-major C so the vectors run along N):
+//   i0 over M by kMb:  k0 over K by kKc:  pack A[i0:, k0:] into 12-row panels   (L3-ish)
+//                        j0 over N by kNb:  pack B[k0:, j0:] into 32-column panels (L2)
+//                          ir over A panels (one A micro-panel, kc x 12, stays in L1)
+//                            jr over B panels: micro-kernel, 12 x 32 tile of C.
+// Each element of A and B is packed once when m <= kMb. Packing absorbs the transposes and
+// zero-pads the edge panels; edge tiles store through masks, rows beyond m are skipped.
+// The micro-kernel holds 12 x 2 zmm accumulators, per k: 2 vector loads of B, 12 broadcasts
+// of A (folded into the FMA as {1to16} memory operands), 24 FMAs.
+#pragma once
+#ifdef __AVX512F__
+#include <immintrin.h>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <algorithm>
+
+namespace gc {
+namespace sgemm {
+
+constexpr int kMr = 12, kNr = 32;
+constexpr int64_t kKc = 384;       // B micro-panel 32 x 384 x 4 B = 48 KB, A micro-panel 18 KB
+constexpr int64_t kNb = 480;       // packed B block 384 x 480 x 4 B = 720 KB of the 2 MB L2
+constexpr int64_t kMb = 3072;      // packed A block 3072 x 384 x 4 B = 4.5 MB
+
+// Per-thread packing buffers, allocated once (64-byte aligned) and reused.
+struct Scratch {
+  float* a = nullptr;
+  float* b = nullptr;
+  Scratch() {
+    a = static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kMb * kKc));
+    b = static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kNb * kKc));
+  }
+  ~Scratch() { std::free(a); std::free(b); }
+};
+inline Scratch& scratch() { static thread_local Scratch s; return s; }
+
+inline __mmask16 mask_lo(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
+inline __mmask16 mask_hi(int n) { return n <= 16 ? __mmask16(0) : mask_lo(n - 16); }
+
+// Transpose a 16 x kk block (kk <= 16): src[r * ls + c] -> dst[c * ld + r] for c < kk; rows
+// >= nrows read as zero; smask picks the rows stored in each destination row.
+inline void transpose16(const float* src, int64_t ls, float* dst, int64_t ld, int nrows = 16,
+                        __mmask16 smask = 0xFFFF, int kk = 16) {
+  __m512 r[16], t[16];
+  const __mmask16 lmask = mask_lo(kk);
+  for (int i = 0; i < 16; ++i) r[i] = i < nrows ? _mm512_maskz_loadu_ps(lmask, src + i * ls) : _mm512_setzero_ps();
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+  }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+  }
+  // r[j] now holds column j (rows 0..15); smask keeps the first rows of each stored column.
+  for (int i = 0; i < kk; ++i) _mm512_mask_storeu_ps(dst + i * ld, smask, r[i]);
+}
+
+// Pack rows [0, m) x k-range [0, kc) of op(A) into panels of kMr rows: panel p, element (k, i)
+// at a[p * kc * kMr + k * kMr + i]; rows past m are zero.
+inline void pack_a(const float* A, int64_t lda, bool ta, int64_t m, int64_t kc, float* a) {
+  for (int64_t i0 = 0; i0 < m; i0 += kMr, a += kc * kMr) {
+    const int mr = int(std::min<int64_t>(kMr, m - i0));
+    if (ta) {  // op(A)[i][k] = A[k * lda + i]: each k is a contiguous run of mr floats
+      const __mmask16 mk = mask_lo(mr);
+      const float* s = A + i0;
+      for (int64_t k = 0; k < kc; ++k)
+        _mm512_mask_storeu_ps(a + k * kMr, __mmask16(0x0FFF),
+                              _mm512_maskz_loadu_ps(mk, s + k * lda));
+    } else {   // op(A)[i][k] = A[(i0 + i) * lda + k]: gather mr rows, interleave
+      // 12 (or mr) rows x 16 k as a 16 x 16 transpose; each stored k-row keeps 12 lanes.
+      for (int64_t k = 0; k < kc; k += 16)
+        transpose16(A + i0 * lda + k, lda, a + k * kMr, kMr, mr, 0x0FFF, int(std::min<int64_t>(16, kc - k)));
+    }
+  }
+}
+
+// Pack k-range [0, kc) x columns [0, n) of op(B) into panels of kNr columns: panel p, element
+// (k, j) at b[p * kc * kNr + k * kNr + j]; columns past n are zero.
+inline void pack_b(const float* B, int64_t ldb, bool tb, int64_t kc, int64_t n, float* b) {
+  for (int64_t j0 = 0; j0 < n; j0 += kNr, b += kc * kNr) {
+    const int nr = int(std::min<int64_t>(kNr, n - j0));
+    if (!tb) {  // op(B)[k][j] = B[k * ldb + j]: rows are contiguous
+      const __mmask16 m0 = mask_lo(nr), m1 = mask_hi(nr);
+      const float* s = B + j0;
+      for (int64_t k = 0; k < kc; ++k) {
+        _mm512_store_ps(b + k * kNr, _mm512_maskz_loadu_ps(m0, s + k * ldb));
+        _mm512_store_ps(b + k * kNr + 16, _mm512_maskz_loadu_ps(m1, s + k * ldb + 16));
+      }
+    } else {    // op(B)[k][j] = B[(j0 + j) * ldb + k]: transpose 16 x 16 blocks
+      const float* s = B + j0 * ldb;
+      const int n0 = std::min(nr, 16), n1 = std::max(nr - 16, 0);
+      for (int64_t k = 0; k < kc; k += 16) {
+        const int kk = int(std::min<int64_t>(16, kc - k));
+        transpose16(s + k, ldb, b + k * kNr, kNr, n0, 0xFFFF, kk);
+        transpose16(s + 16 * ldb + k, ldb, b + k * kNr + 16, kNr, n1, 0xFFFF, kk);
+      }
+    }
+  }
+}
+
+// 12 x 32 tile: C[0:m, 0:n] (+)= a-panel (kc x 12) @ b-panel (kc x 32).
+inline void kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* C,
+                   int64_t ldc, int m, int n, bool accum) {
+  __m512 c0[kMr], c1[kMr];
+#pragma GCC unroll 12
+  for (int i = 0; i < kMr; ++i) { c0[i] = _mm512_setzero_ps(); c1[i] = _mm512_setzero_ps(); }
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < kMr; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+    }
+    a += kMr;
+    b += kNr;
+  }
+  const __mmask16 m0 = mask_lo(n), m1 = mask_hi(n);
+#pragma GCC unroll 12
+  for (int i = 0; i < kMr; ++i) {
+    if (i >= m) break;
+    float* r = C + i * ldc;
+    if (accum) {
+      c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, r));
+      c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, r + 16));
+    }
+    _mm512_mask_storeu_ps(r, m0, c0[i]);
+    _mm512_mask_storeu_ps(r + 16, m1, c1[i]);
+  }
+}
+
+// C (m x n, ldc) = op(A) @ op(B) on the calling thread; k >= 1.
+inline void gemm(const float* A, int64_t lda, bool ta, const float* B, int64_t ldb, bool tb,
+                 float* C, int64_t ldc, int64_t m, int64_t n, int64_t k) {
+  Scratch& s = scratch();
+  // Balanced blocks: split K and N evenly rather than leaving a thin remainder block.
+  const int64_t nkb = (k + kKc - 1) / kKc, kcb = (k + nkb - 1) / nkb;
+  const int64_t nnb = (n + kNb - 1) / kNb, ncb = (n + nnb - 1) / nnb;
+  const int64_t ncb32 = (ncb + kNr - 1) / kNr * kNr;
+  for (int64_t i0 = 0; i0 < m; i0 += kMb) {
+    const int64_t mc = std::min(kMb, m - i0);
+    for (int64_t k0 = 0; k0 < k; k0 += kcb) {
+      const int64_t kc = std::min(kcb, k - k0);
+      pack_a(ta ? A + k0 * lda + i0 : A + i0 * lda + k0, lda, ta, mc, kc, s.a);
+      for (int64_t j0 = 0; j0 < n; j0 += ncb32) {
+        const int64_t nc = std::min(ncb32, n - j0);
+        pack_b(tb ? B + j0 * ldb + k0 : B + k0 * ldb + j0, ldb, tb, kc, nc, s.b);
+        for (int64_t ir = 0; ir < mc; ir += kMr) {
+          const float* ap = s.a + (ir / kMr) * kc * kMr;
+          const int mr = int(std::min<int64_t>(kMr, mc - ir));
+          for (int64_t jr = 0; jr < nc; jr += kNr)
+            kernel(kc, ap, s.b + (jr / kNr) * kc * kNr, C + (i0 + ir) * ldc + j0 + jr, ldc, mr,
+                   int(std::min<int64_t>(kNr, nc - jr)), k0 > 0);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace sgemm
+}  // namespace gc
+#endif  // __AVX512F__
