@@ -121,7 +121,12 @@ inline void kernel(int64_t kc, const float* __restrict a, const float* __restric
                    int64_t ldc, int m, int n, bool accum) {
   __m512 c0[kMr], c1[kMr];
 #pragma GCC unroll 12
-  for (int i = 0; i < kMr; ++i) { c0[i] = _mm512_setzero_ps(); c1[i] = _mm512_setzero_ps(); }
+  for (int i = 0; i < kMr; ++i) {
+    c0[i] = _mm512_setzero_ps(); c1[i] = _mm512_setzero_ps();
+    // The C tile is touched only after kc steps: fetch its lines now (both 64-byte halves).
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 31), _MM_HINT_T0);
+  }
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
