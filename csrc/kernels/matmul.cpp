@@ -58,11 +58,10 @@ void block(const T* A, const T* B, T* C, int64_t M, int64_t N, int64_t K, bool t
   if (K == 0) { Cm.setZero(); return; }
 #ifdef __AVX512F__
   if constexpr (std::is_same_v<T, float>) {
-    if (use_sgemm<T>(M, N, K)) {
-      sgemm::gemm(ta ? A + r0 : A + r0 * K, ta ? M : K, ta, tb ? B + c0 * K : B + c0, tb ? K : N, tb,
-                  C + r0 * N + c0, N, m, n, K);
+    if (use_sgemm<T>(M, N, K) &&
+        sgemm::gemm(ta ? A + r0 : A + r0 * K, ta ? M : K, ta, tb ? B + c0 * K : B + c0, tb ? K : N,
+                    tb, C + r0 * N + c0, N, m, n, K))
       return;
-    }
   }
 #endif
   CMap<T> An(A + r0 * K, m, K, Stride(K));            // rows of A

@@ -38,6 +38,8 @@ struct Scratch {
   Scratch() {
     a = static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kMb * kKc));
     b = static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kNb * kKc));
+    // No throwing here: this runs inside an OpenMP region, where an exception terminates.
+    if (!a || !b) { std::free(a); std::free(b); a = b = nullptr; }
   }
   ~Scratch() { std::free(a); std::free(b); }
 };
@@ -157,10 +159,12 @@ inline void kernel(int64_t kc, const float* __restrict a, const float* __restric
   }
 }
 
-// C (m x n, ldc) = op(A) @ op(B) on the calling thread; k >= 1.
-inline void gemm(const float* A, int64_t lda, bool ta, const float* B, int64_t ldb, bool tb,
+// C (m x n, ldc) = op(A) @ op(B) on the calling thread; k >= 1. Returns false (and leaves C
+// alone) when this thread's packing buffers could not be allocated: the caller falls back.
+inline bool gemm(const float* A, int64_t lda, bool ta, const float* B, int64_t ldb, bool tb,
                  float* C, int64_t ldc, int64_t m, int64_t n, int64_t k) {
   Scratch& s = scratch();
+  if (!s.a) return false;
   // Balanced blocks: split K and N evenly rather than leaving a thin remainder block.
   const int64_t nkb = (k + kKc - 1) / kKc, kcb = (k + nkb - 1) / nkb;
   const int64_t nnb = (n + kNb - 1) / kNb, ncb = (n + nnb - 1) / nnb;
@@ -183,6 +187,7 @@ inline void gemm(const float* A, int64_t lda, bool ta, const float* B, int64_t l
       }
     }
   }
+  return true;
 }
 
 }  // namespace sgemm
