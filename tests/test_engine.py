@@ -105,3 +105,26 @@ def test_numpy_zero_copy_both_ways():
     v = gc.zeros(3).numpy()
     v[1] = 7
     assert v.ctypes.data % 64 == 0
+
+
+def test_grad_mode_is_per_thread_and_set_grad_enabled_restores():
+    import threading
+    x = gc.randn(2, requires_grad=True)
+    seen = []
+    with gc.no_grad():
+        t = threading.Thread(target=lambda: seen.append((x * 2.0).requires_grad))
+        t.start()
+        t.join()
+        assert not (x * 2.0).requires_grad
+    assert seen == [True]  # no_grad in this thread left the other thread alone
+    with gc.set_grad_enabled(False):
+        assert not gc.is_grad_enabled()
+        with gc.set_grad_enabled(False):
+            pass
+        assert not gc.is_grad_enabled()
+    assert gc.is_grad_enabled()
+
+    @gc.set_grad_enabled(False)
+    def f():
+        return (x * 2.0).requires_grad
+    assert gc.is_grad_enabled() and f() is False and gc.is_grad_enabled()

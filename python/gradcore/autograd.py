@@ -4,7 +4,7 @@ import functools
 import numpy as np
 
 from . import dtypes as _dt
-from .engine import _grad_enabled, backward as _backward, is_grad_enabled  # noqa: F401
+from .engine import grad_mode as _grad_mode, backward as _backward, is_grad_enabled  # noqa: F401
 from .tensor import Tensor, as_tensor, _wrap
 
 
@@ -14,11 +14,11 @@ class _GradMode:
     mode = True
 
     def __enter__(self):
-        self._prev = _grad_enabled[0]
-        _grad_enabled[0] = self.mode
+        self._prev = _grad_mode.enabled
+        _grad_mode.enabled = self.mode
 
     def __exit__(self, *exc):
-        _grad_enabled[0] = self._prev
+        _grad_mode.enabled = self._prev
         return False
 
     def __call__(self, fn):
@@ -40,10 +40,19 @@ class enable_grad(_GradMode):
 class set_grad_enabled(_GradMode):
     def __init__(self, mode):
         self.mode = bool(mode)
-        _grad_enabled[0] = self.mode  # takes effect as a function call too, as torch
+        self._prev = _grad_mode.enabled
+        _grad_mode.enabled = self.mode  # takes effect as a function call too, as torch
 
     def __enter__(self):
-        self._prev = not self.mode
+        pass  # __init__ already switched the mode and remembered the previous one
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(self.mode):
+                return fn(*args, **kwargs)
+        _grad_mode.enabled = self._prev  # as a decorator it must not leave the mode switched
+        return wrapper
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=False):

@@ -6,11 +6,19 @@ broadcasting) and the tensors the forward saved. ``backward`` orders nodes by co
 (Kahn's algorithm, no recursion), runs each rule once with its summed output gradient, sums
 gradients back to input shapes in ONE place (``_unbroadcast``), and frees saved buffers.
 """
+import threading
+
 import numpy as _np
 
 from .registry import K, run
 
-_grad_enabled = [True]
+
+class _GradMode(threading.local):
+    """Grad mode is per thread, as torch's: no_grad in one thread leaves the others alone."""
+    enabled = True
+
+
+grad_mode = _GradMode()
 
 
 class Node:
@@ -33,7 +41,7 @@ class Node:
 
 
 def is_grad_enabled():
-    return _grad_enabled[0]
+    return grad_mode.enabled
 
 
 Tensor = None  # set by tensor.py (which imports this module) once the class exists
@@ -46,7 +54,7 @@ def make(data, prim, inputs, saved):
     t.grad = None
     t._node = None
     t.requires_grad = False
-    if _grad_enabled[0]:
+    if grad_mode.enabled:
         if len(inputs) == 1:
             x = inputs[0]
             if not x.requires_grad:
