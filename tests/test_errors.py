@@ -208,7 +208,7 @@ def test_backward_misuse():
     (lambda: run(K.softmax, np.zeros((2, 3)), (2, 3), 5), ValueError, "softmax: dims"),
     (lambda: run(K.softmax, np.zeros((2, 3)), (2, 3)), ValueError, "missing attribute"),
     (lambda: run(K.logsumexp, np.zeros((2, 3)), (5,), 0, 1), ValueError, "does not fit"),
-    (lambda: run(K.where, np.zeros(3, bool), np.zeros(3), np.zeros(3), (3,)), TypeError, "where"),
+    (lambda: run(K.where, np.zeros(3, bool), np.zeros(3), np.zeros(3), np.zeros(3, bool)), TypeError, "where"),
     (lambda: run(K.relu, np.zeros(3), np.zeros(3, bool)), TypeError, "relu: output is bool"),
     (lambda: run(K.add, np.zeros(3), np.zeros(3, np.float32), (3,)), TypeError, "dtype mismatch"),
     (lambda: run(K.index_select0, np.zeros((3, 2)), np.array([3]), (1, 2)), ValueError, "out of bounds"),
@@ -220,3 +220,8 @@ def test_backward_misuse():
 def test_kernel_misuse_raises_instead_of_corrupting_memory(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_where_kernel_allocates_the_values_dtype():
+    out = run(K.where, np.array([True, False]), np.ones(2), np.zeros(2), (2,))
+    assert out.dtype == np.float64 and out.tolist() == [1.0, 0.0]

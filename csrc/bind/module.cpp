@@ -175,7 +175,9 @@ PyObject* run(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
           return cleanup();
         }
       }
-      DType dt = k.out_dtype[std::min(i, 3)] >= 0 ? DType(k.out_dtype[std::min(i, 3)])
+      const int8_t code = k.out_dtype[std::min(i, 3)];
+      DType dt = code >= 0 ? DType(code)
+                 : code == kSameAsInput1 && k.nin > 1 ? ins[1].dtype
                  : k.nin > 0 ? ins[0].dtype : DType::f32;
       out_objs[i] = new_array(dt, nd, shape);
       if (!out_objs[i]) return cleanup();

@@ -14,6 +14,7 @@ using Attrs = std::span<const double>;  // numeric attributes; ints and tuples a
 using KernelFn = void (*)(Ins, Outs, Attrs);
 
 constexpr int8_t kSameAsInput0 = -1;
+constexpr int8_t kSameAsInput1 = -2;  // e.g. where(cond, a, b): the values' dtype, not cond's
 // nin == kVariadic: an in-place kernel over any number of tensors (fused optimizer steps);
 // every tensor arrives in `ins` and is read and written, `outs` is empty.
 constexpr int kVariadic = -1;

@@ -38,12 +38,12 @@ GC_COMPARE(ne, !=);
 void where_fwd(Ins in, Outs out, Attrs) {
   GC_TYPE_CHECK(in[0].dtype == DType::b8, "where: condition must be bool, got " << dtype_name(in[0].dtype));
   check_same_dtype("where", in[1], in[2]);
-  check_same_dtype("where", in[1], out[0]);  // the registry allocates input 0's dtype (bool)
+  check_same_dtype("where", in[1], out[0]);
   any_dispatch(in[1].dtype, [&]<class T>() {
     bmap<T, bool, T, T>("where", out[0], [](bool c, T a, T b) { return c ? a : b; }, in[0], in[1], in[2]);
   });
 }
-GC_KERNEL("where", 3, 1, where_fwd, {kSameAsInput0});
+GC_KERNEL("where", 3, 1, where_fwd, {kSameAsInput1});
 void where_grad(Ins in, Outs out, Attrs at) {
   GC_TYPE_CHECK(in[0].dtype == DType::b8, "where_grad: condition must be bool");
   check_same_dtype("where_grad", in[1], out[0]);
@@ -52,7 +52,7 @@ void where_grad(Ins in, Outs out, Attrs at) {
     bmap<T, bool, T>("where_grad", out[0], [=](bool c, T g) { return c == side ? g : T(0); }, in[0], in[1]);
   });
 }
-GC_KERNEL("where_grad", 2, 1, where_grad);
+GC_KERNEL("where_grad", 2, 1, where_grad, {kSameAsInput1});
 
 // ---- unary math with scalars ----------------------------------------------------------------
 // affine: y = x*p0 + p1 (neg, scalar add/sub/mul/div)      dx = g*p0 (affine again)

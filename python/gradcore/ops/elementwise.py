@@ -271,7 +271,7 @@ def where(cond, a, b):
     cd, ad, bd = cond._data, a._data, b._data
     shape = broadcast_shape("where", broadcast_shape("where", cd.shape, ad.shape), bd.shape)
     # The output is passed allocated: a shape tuple would get the condition's dtype (bool).
-    y = run(K.where, cd, ad, bd, _empty(shape, ad.dtype))
+    y = run(K.where, cd, ad, bd, shape)
     return _wrap(y) if exact else make(y, _where, (a, b), (cd,))
 
 
@@ -286,8 +286,8 @@ def _where_scalar(t, v):
 
 @_where.defvjp
 def _(g, needs, cond):
-    return (run(K.where_grad, cond, g, _empty(g.shape, g.dtype), 1) if needs[0] else None,
-            run(K.where_grad, cond, g, _empty(g.shape, g.dtype), 0) if needs[1] else None)
+    return (run(K.where_grad, cond, g, g.shape, 1) if needs[0] else None,
+            run(K.where_grad, cond, g, g.shape, 0) if needs[1] else None)
 
 
 # ---- math functions ----------------------------------------------------------------------
