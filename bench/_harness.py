@@ -84,6 +84,20 @@ def emit(record, out=None):
     return rec
 
 
+def finish(rec, med, spread, scale):
+    """Complete and print a timing record: each candidate's median (seconds) times ``scale`` in
+    ``rec["unit"]``, gradcore's ratio against torch (None when torch is absent) and numpy (when
+    timed), the thread count and the noisiest candidate's spread."""
+    for k, v in med.items():
+        rec[f"{k}_{rec['unit']}"] = v * scale
+    if "numpy" in med:
+        rec["ratio_vs_numpy"] = ratio(med["numpy"], med["gradcore"])
+    rec["ratio_vs_torch"] = ratio(med.get("torch"), med["gradcore"])
+    rec["threads"] = gc.get_num_threads()
+    rec["spread"] = max(spread.values())
+    return emit(rec)
+
+
 def _block(fn, n):
     t0 = time.perf_counter()
     for _ in range(n):

@@ -36,10 +36,9 @@ def _chain(x, a, b, tanh):
     return y.sum()
 
 
-def _gc_case():
-    gc.manual_seed(0)
-    x, a, b = (gc.randn(*SHAPE, requires_grad=True) for _ in range(3))
-    tanh = gc.tanh
+def _autograd_case(randn, no_grad, tanh):
+    """fwd_bwd / fwd / nograd closures over the chain, for gradcore or torch (same code)."""
+    x, a, b = (randn() for _ in range(3))
 
     def fwd_bwd():
         x.grad = a.grad = b.grad = None
@@ -49,29 +48,21 @@ def _gc_case():
         _chain(x, a, b, tanh)
 
     def nograd():
-        with gc.no_grad():
+        with no_grad():
             _chain(x, a, b, tanh)
 
     return {"fwd_bwd": fwd_bwd, "fwd": fwd, "nograd": nograd}
+
+
+def _gc_case():
+    gc.manual_seed(0)
+    return _autograd_case(lambda: gc.randn(*SHAPE, requires_grad=True), gc.no_grad, gc.tanh)
 
 
 def _torch_case(torch):
     g = torch.Generator().manual_seed(0)
-    x, a, b = (torch.randn(*SHAPE, generator=g, requires_grad=True) for _ in range(3))
-    tanh = torch.tanh
-
-    def fwd_bwd():
-        x.grad = a.grad = b.grad = None
-        _chain(x, a, b, tanh).backward()
-
-    def fwd():
-        _chain(x, a, b, tanh)
-
-    def nograd():
-        with torch.no_grad():
-            _chain(x, a, b, tanh)
-
-    return {"fwd_bwd": fwd_bwd, "fwd": fwd, "nograd": nograd}
+    return _autograd_case(lambda: torch.randn(*SHAPE, generator=g, requires_grad=True),
+                          torch.no_grad, torch.tanh)
 
 
 def _numpy_case():
@@ -88,14 +79,7 @@ def _kernel_call(s, torch):
         ta, tb, to = (torch.from_numpy(v) for v in (a, b, out))
         cands["torch"] = lambda: torch.mul(ta, tb, out=to)
     med, spread = s.time(cands)
-    rec = {"workload": "tiny_kernel_call", "unit": "us_per_call"}
-    for k, v in med.items():
-        rec[f"{k}_us_per_call"] = v * 1e6
-    rec["ratio_vs_numpy"] = H.ratio(med["numpy"], med["gradcore"])
-    rec["ratio_vs_torch"] = H.ratio(med.get("torch"), med["gradcore"])
-    rec["threads"] = gc.get_num_threads()
-    rec["spread"] = max(spread.values())
-    return H.emit(rec)
+    return H.finish({"workload": "tiny_kernel_call", "unit": "us_per_call"}, med, spread, 1e6)
 
 
 def run_bench(s):
@@ -111,16 +95,8 @@ def run_bench(s):
         if mode in ns:
             cands["numpy"] = ns[mode]
         med, spread = s.time(cands)
-        name = f"tiny_chain_{N_OPS}ops_{mode}"
-        rec = {"workload": name, "unit": "us_per_op"}
-        for k, v in med.items():
-            rec[f"{k}_us_per_op"] = v * 1e6 / N_OPS
-        rec["ratio_vs_torch"] = H.ratio(med.get("torch"), med["gradcore"])
-        if "numpy" in med:
-            rec["ratio_vs_numpy"] = H.ratio(med["numpy"], med["gradcore"])
-        rec["threads"] = gc.get_num_threads()
-        rec["spread"] = max(spread.values())
-        recs.append(H.emit(rec))
+        rec = {"workload": f"tiny_chain_{N_OPS}ops_{mode}", "unit": "us_per_op"}
+        recs.append(H.finish(rec, med, spread, 1e6 / N_OPS))
     recs.append(_kernel_call(s, torch))
     return recs
 

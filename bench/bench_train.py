@@ -200,12 +200,7 @@ def bench_config(s, torch, name, dims, batch, opt, kind):
         rec["loss0_torch"] = float(tstep().item())
         cands["torch"] = tstep
     med, spread = s.time(cands, target_s=s.target_s * 4)
-    for k, v in med.items():
-        rec[f"{k}_ms_per_step"] = v * 1e3
-    rec["ratio_vs_torch"] = H.ratio(med.get("torch"), med["gradcore"])
-    rec["threads"] = gc.get_num_threads()
-    rec["spread"] = max(spread.values())
-    return H.emit(rec)
+    return H.finish(rec, med, spread, 1e3)
 
 
 def run_bench(s):
