@@ -17,7 +17,7 @@ if __package__ in (None, ""):
 from bench import _harness as H  # noqa: E402
 
 gc, np = H.gc, H.np
-from gradcore.registry import K, run  # noqa: E402
+from gradcore.dispatch import K, run  # noqa: E402
 
 
 def _cases(quick):

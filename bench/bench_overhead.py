@@ -22,7 +22,7 @@ if __package__ in (None, ""):
 from bench import _harness as H  # noqa: E402
 
 gc, np = H.gc, H.np
-from gradcore.registry import K, run  # noqa: E402
+from gradcore.dispatch import K, run  # noqa: E402
 
 SHAPE = (8, 8)
 ROUNDS = 33  # 3 ops per round + the final sum = 100 ops

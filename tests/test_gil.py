@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 import gradcore as gc
-from gradcore.registry import K, run
+from gradcore.dispatch import K, run
 
 
 def _main_thread_ran_inside(call):

@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from gradcore.registry import K, run
+from gradcore.dispatch import K, run
 
 EDGE = (1, 15, 16, 17, 31, 33, 100, 257)
 TRANS = list(itertools.product((0, 1), (0, 1)))

@@ -9,6 +9,7 @@
 #include <omp.h>
 #endif
 #include "core/alloc.h"
+#include "core/program.h"
 #include "core/registry.h"
 #include "core/rng.h"
 
@@ -21,16 +22,16 @@ namespace {
 constexpr int kMaxArgs = 16, kMaxAttrs = 64;
 const char* kCapsuleName = "gradcore.storage";
 
-int typenum_of(DType d) {
-  switch (d) { case DType::f32: return 11; case DType::f64: return 12;
-               case DType::i64: return 7; default: return 0; }
-}
+// numpy's type numbers of the four dtypes (indexed by DType), read from numpy at import.
+int g_typenum[4];
+int typenum_of(DType d) { return g_typenum[int(d)]; }
 bool dtype_from_typenum(int t, DType* d) {
-  switch (t) {
-    case 11: *d = DType::f32; return true;  case 12: *d = DType::f64; return true;
-    case 7: case 9: *d = DType::i64; return true;  case 0: *d = DType::b8; return true;
-    default: return false;
+  for (int i = 0; i < 4; ++i) if (g_typenum[i] == t) { *d = DType(i); return true; }
+  // int64 has two type numbers on LP64 platforms (long and long long)
+  if (t == npy_api::NPY_LONGLONG_ || t == npy_api::NPY_LONG_) {
+    if (py::dtype(t).itemsize() == 8) { *d = DType::i64; return true; }
   }
+  return false;
 }
 
 void storage_capsule_free(PyObject* cap) {
@@ -108,38 +109,129 @@ bool push_attr(PyObject* o, double* attrs, int* n, const char* kname) {
   return true;
 }
 
-// Variadic in-place kernels (fused multi-tensor optimizer steps): every leading array argument
-// is read and written in place; the remaining arguments are attributes. Returns None.
-PyObject* run_variadic(const KernelDef& k, PyObject* const* args, Py_ssize_t nargs) {
-  constexpr int kMaxVar = 4096;
-  static thread_local std::vector<Buf> bufs;
-  bufs.clear();
-  Py_ssize_t j = 1;
-  auto& api = npy_api::get();
-  for (; j < nargs && api.PyArray_Check_(args[j]); ++j) {
-    if (int(bufs.size()) >= kMaxVar) { PyErr_Format(PyExc_ValueError, "%s: too many tensors", k.name); return nullptr; }
-    bufs.emplace_back();
-    if (!to_buf(args[j], &bufs.back(), k.name, "tensor", int(j - 1), true)) return nullptr;
+// A call's arguments sorted into the schema's slots: tensors (inputs then outputs; a variadic
+// list takes every leading array) and attributes, from positional and keyword arguments.
+struct Args {
+  PyObject* tensors[2 * kMaxArgs] = {nullptr};
+  std::vector<PyObject*>* var = nullptr;   // variadic inputs
+  double attrs[kMaxAttrs];
+  int nattr = 0;
+};
+
+int find_name(const KernelDef& k, PyObject* name, bool* is_attr) {
+  for (int i = 0; i < k.nin() + k.nout(); ++i) {
+    const auto& a = i < k.nin() ? k.ins[i] : k.outs[i - k.nin()];
+    if (PyUnicode_CompareWithASCIIString(name, a.name.c_str()) == 0) { *is_attr = false; return i; }
   }
-  double attrs[kMaxAttrs]; int nattr = 0;
-  for (; j < nargs; ++j) if (!push_attr(args[j], attrs, &nattr, k.name)) return nullptr;
-  int64_t big = 0;
-  for (auto& b : bufs) big += b.numel();
+  for (int i = 0; i < int(k.attrs.size()); ++i)
+    if (PyUnicode_CompareWithASCIIString(name, k.attrs[i].name.c_str()) == 0) { *is_attr = true; return i; }
+  return -1;
+}
+
+bool sort_args(const KernelDef& k, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+               Args* a) {
+  const char* kn = k.name.c_str();
+  const int nt = k.nin() + k.nout();
+  if (nt > 2 * kMaxArgs) { PyErr_Format(PyExc_ValueError, "%s: too many tensors", kn); return false; }
+  auto& api = npy_api::get();
+  Py_ssize_t j = 0;
+  if (k.variadic) {
+    for (; j < nargs && j < k.nin() - 1; ++j) a->tensors[j] = args[j];
+    for (; j < nargs && api.PyArray_Check_(args[j]); ++j) a->var->push_back(args[j]);
+  } else {
+    for (; j < nargs && j < nt; ++j) a->tensors[j] = args[j];
+  }
+  for (; j < nargs; ++j) if (!push_attr(args[j], a->attrs, &a->nattr, kn)) return false;
+  const int npos = a->nattr;
+  PyObject* kw_attr[kMaxAttrs] = {nullptr};
+  const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t i = 0; i < nkw; ++i) {
+    PyObject* name = PyTuple_GET_ITEM(kwnames, i);
+    bool is_attr = false;
+    int s = find_name(k, name, &is_attr);
+    if (s < 0 || (!is_attr && k.variadic && s == k.nin() - 1)) {
+      PyErr_Format(PyExc_TypeError, "%s: unexpected keyword argument '%U' (schema: %s)", kn, name,
+                   k.schema.c_str());
+      return false;
+    }
+    PyObject*& slot = is_attr ? kw_attr[s] : a->tensors[s];
+    if (slot || (is_attr && s < npos)) {
+      PyErr_Format(PyExc_TypeError, "%s: argument '%U' given twice", kn, name);
+      return false;
+    }
+    slot = args[nargs + i];
+  }
+  for (int s = 0; s < nt; ++s) {
+    if (k.variadic && s == k.nin() - 1) continue;
+    if (!a->tensors[s]) {
+      const bool in = s < k.nin();
+      PyErr_Format(PyExc_TypeError, "%s: missing %s '%s' (schema: %s)", kn, in ? "input" : "output",
+                   (in ? k.ins[s] : k.outs[s - k.nin()]).name.c_str(), k.schema.c_str());
+      return false;
+    }
+  }
+  if (nkw == 0) return true;  // positional attributes: the kernel call checks their count
+  for (int s = npos; s < int(k.attrs.size()); ++s) {
+    const AttrArg& at = k.attrs[s];
+    if (kw_attr[s]) {
+      if (!push_attr(kw_attr[s], a->attrs, &a->nattr, kn)) return false;
+    } else if (at.type == AType::IntList || at.type == AType::FloatList) {
+      break;
+    } else if (at.has_default) {
+      a->attrs[a->nattr++] = at.def;
+    } else {
+      PyErr_Format(PyExc_TypeError, "%s: missing attribute '%s' (schema: %s)", kn, at.name.c_str(),
+                   k.schema.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+// Run kernel k through gc::call with the GIL released for large tensors; a C++ exception
+// becomes the matching Python exception.
+bool call_kernel(int id, Ins ins, Outs outs, Attrs attrs, int64_t big) {
   PyObject* etype = nullptr; std::string msg;
-  PyThreadState* ts = big >= 4096 ? PyEval_SaveThread() : nullptr;
-  try { k.fn(Ins(bufs.data(), bufs.size()), Outs(), Attrs(attrs, nattr)); }
-  catch (const type_error& e) { etype = PyExc_TypeError; msg = e.what(); }
+  PyThreadState* ts = big >= 4096 ? PyEval_SaveThread() : nullptr;  // tiny ops keep the GIL
+  try {
+    call(id, ins, outs, attrs);
+  } catch (const type_error& e) { etype = PyExc_TypeError; msg = e.what(); }
   catch (const std::invalid_argument& e) { etype = PyExc_ValueError; msg = e.what(); }
+  catch (const std::bad_alloc&) { etype = PyExc_MemoryError; msg = kernels()[id].name + ": out of memory"; }
   catch (const std::exception& e) { etype = PyExc_RuntimeError; msg = e.what(); }
   if (ts) PyEval_RestoreThread(ts);
-  if (etype) { PyErr_SetString(etype, msg.c_str()); return nullptr; }
+  if (etype) { PyErr_SetString(etype, msg.c_str()); return false; }
+  return true;
+}
+
+// Variadic in-place kernels (fused multi-tensor optimizer steps): the fixed leading inputs and
+// then every array argument are read and written in place. Returns None.
+PyObject* run_variadic(int id, const KernelDef& k, PyObject* const* args, Py_ssize_t nargs,
+                       PyObject* kwnames) {
+  constexpr size_t kMaxVar = 4096;
+  static thread_local std::vector<PyObject*> objs;
+  static thread_local std::vector<Buf> bufs;
+  objs.clear(); bufs.clear();
+  Args a; a.var = &objs;
+  if (!sort_args(k, args, nargs, kwnames, &a)) return nullptr;
+  if (objs.size() > kMaxVar) { PyErr_Format(PyExc_ValueError, "%s: too many tensors", k.name.c_str()); return nullptr; }
+  int64_t big = 0;
+  for (int i = 0; i < k.nin() - 1; ++i) objs.insert(objs.begin() + i, a.tensors[i]);
+  for (size_t i = 0; i < objs.size(); ++i) {
+    bufs.emplace_back();
+    if (!to_buf(objs[i], &bufs.back(), k.name.c_str(), "tensor", int(i), true)) return nullptr;
+    big += bufs.back().numel();
+  }
+  if (!call_kernel(id, Ins(bufs.data(), bufs.size()), Outs(), Attrs(a.attrs, a.nattr), big)) return nullptr;
   Py_RETURN_NONE;
 }
 
-// _C.run(kernel_id, *inputs, *outputs, *attrs): inputs are arrays; each output is an array to
-// write into or a shape tuple to allocate; the remaining arguments are numeric attributes.
-// Returns the output array, or a tuple of them.
-PyObject* run(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+// _C.run(kernel_id, *inputs, *outputs, *attrs, **named): inputs are arrays; each output is an
+// array to write into or a shape tuple to allocate; the remaining arguments are numeric
+// attributes. Any schema argument may be passed by name. Returns the output array, a tuple of
+// them, or None.
+PyObject* run(PyObject*, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
+  const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
   if (nargs < 1) { PyErr_SetString(PyExc_TypeError, "run(kernel_id, ...)"); return nullptr; }
   long id = PyLong_AsLong(args[0]);
   const auto& table = kernels();
@@ -148,67 +240,82 @@ PyObject* run(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     return nullptr;
   }
   const KernelDef& k = table[id];
-  if (k.nin == kVariadic) return run_variadic(k, args, nargs);
-  if (nargs < 1 + k.nin + k.nout) {
-    PyErr_Format(PyExc_TypeError, "%s: needs %d inputs and %d outputs", k.name, k.nin, k.nout);
-    return nullptr;
-  }
+  if (k.variadic) return run_variadic(int(id), k, args + 1, nargs - 1, kwnames);
+  const int nin = k.nin(), nout = k.nout();
+  const char* kn = k.name.c_str();
+  Args a;
+  if (!sort_args(k, args + 1, nargs - 1, kwnames, &a)) return nullptr;
   Buf ins[kMaxArgs], outs[kMaxArgs];
-  double attrs[kMaxAttrs]; int nattr = 0;
   PyObject* out_objs[kMaxArgs] = {nullptr};
   int64_t big = 0;
-  auto cleanup = [&]() { for (int i = 0; i < k.nout; ++i) Py_XDECREF(out_objs[i]); return nullptr; };
-  for (int i = 0; i < k.nin; ++i) {
-    if (!to_buf(args[1 + i], &ins[i], k.name, "input", i, false)) return nullptr;
+  auto cleanup = [&]() { for (int i = 0; i < nout; ++i) Py_XDECREF(out_objs[i]); return nullptr; };
+  for (int i = 0; i < nin; ++i) {
+    if (!to_buf(a.tensors[i], &ins[i], kn, "input", i, false)) return nullptr;
     big = std::max(big, ins[i].numel());
   }
-  for (int i = 0; i < k.nout; ++i) {
-    PyObject* o = args[1 + k.nin + i];
+  for (int i = 0; i < nout; ++i) {
+    PyObject* o = a.tensors[nin + i];
     if (PyTuple_Check(o)) {
       int nd = int(PyTuple_GET_SIZE(o));
-      if (nd > kMaxDims) { PyErr_Format(PyExc_ValueError, "%s: too many dims", k.name); return cleanup(); }
+      if (nd > kMaxDims) { PyErr_Format(PyExc_ValueError, "%s: too many dims", kn); return cleanup(); }
       int64_t shape[kMaxDims];
       for (int j = 0; j < nd; ++j) {
         shape[j] = PyLong_AsLongLong(PyTuple_GET_ITEM(o, j));
         if (shape[j] < 0) {
-          if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "%s: negative dimension", k.name);
+          if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "%s: negative dimension", kn);
           return cleanup();
         }
       }
-      const int8_t code = k.out_dtype[std::min(i, 3)];
-      DType dt = code >= 0 ? DType(code)
-                 : code == kSameAsInput1 && k.nin > 1 ? ins[1].dtype
-                 : k.nin > 0 ? ins[0].dtype : DType::f32;
+      DType dt;
+      try { dt = out_dtype(k, i, Ins(ins, nin)); }
+      catch (const std::exception& e) { PyErr_SetString(PyExc_TypeError, e.what()); return cleanup(); }
       out_objs[i] = new_array(dt, nd, shape);
       if (!out_objs[i]) return cleanup();
     } else {
       Py_INCREF(o); out_objs[i] = o;
     }
-    if (!to_buf(out_objs[i], &outs[i], k.name, "output", i, true)) return cleanup();
+    if (!to_buf(out_objs[i], &outs[i], kn, "output", i, true)) return cleanup();
     big = std::max(big, outs[i].numel());
   }
-  for (Py_ssize_t j = 1 + k.nin + k.nout; j < nargs; ++j)
-    if (!push_attr(args[j], attrs, &nattr, k.name)) return cleanup();
-
-  const char* err = nullptr; PyObject* etype = nullptr; std::string msg;
-  PyThreadState* ts = big >= 4096 ? PyEval_SaveThread() : nullptr;  // tiny ops keep the GIL
-  try {
-    k.fn(Ins(ins, k.nin), Outs(outs, k.nout), Attrs(attrs, nattr));
-  } catch (const type_error& e) { etype = PyExc_TypeError; msg = e.what(); }
-  catch (const std::invalid_argument& e) { etype = PyExc_ValueError; msg = e.what(); }
-  catch (const std::bad_alloc&) { etype = PyExc_MemoryError; msg = std::string(k.name) + ": out of memory"; }
-  catch (const std::exception& e) { etype = PyExc_RuntimeError; msg = e.what(); }
-  if (ts) PyEval_RestoreThread(ts);
-  (void)err;
-  if (etype) { PyErr_SetString(etype, msg.c_str()); return cleanup(); }
-  if (k.nout == 1) return out_objs[0];
-  PyObject* t = PyTuple_New(k.nout);
-  for (int i = 0; i < k.nout; ++i) PyTuple_SET_ITEM(t, i, out_objs[i]);
+  if (!call_kernel(int(id), Ins(ins, nin), Outs(outs, nout), Attrs(a.attrs, a.nattr), big)) return cleanup();
+  if (nout == 1) return out_objs[0];
+  if (nout == 0) Py_RETURN_NONE;
+  PyObject* t = PyTuple_New(nout);
+  for (int i = 0; i < nout; ++i) PyTuple_SET_ITEM(t, i, out_objs[i]);
   return t;
 }
 
 PyMethodDef run_def = {"run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(run)),
-                       METH_FASTCALL, "run(kernel_id, *inputs, *outputs, *attrs)"};
+                       METH_FASTCALL | METH_KEYWORDS, "run(kernel_id, *inputs, *outputs, *attrs, **named)"};
+
+// A recorded Program plus the arrays it points into (kept alive as long as the Program).
+struct PyProgram {
+  Program prog;
+  py::list keep;
+};
+
+PyProgram make_program(const py::list& calls) {
+  PyProgram p;
+  for (auto item : calls) {
+    auto c = item.cast<py::tuple>();
+    RecordedCall rc;
+    rc.id = c[0].cast<int>();
+    GC_CHECK(rc.id >= 0 && rc.id < int(kernels().size()), "Program: kernel id " << rc.id << " out of range");
+    const char* kn = kernels()[rc.id].name.c_str();
+    for (int side = 0; side < 2; ++side) {
+      int i = 0;
+      for (auto o : c[1 + side].cast<py::sequence>()) {
+        Buf b;
+        if (!to_buf(o.ptr(), &b, kn, side ? "output" : "input", i++, side == 1)) throw py::error_already_set();
+        (side ? rc.outs : rc.ins).push_back(b);
+        p.keep.append(o);
+      }
+    }
+    for (auto v : c[3].cast<py::sequence>()) rc.attrs.push_back(v.cast<double>());
+    p.prog.calls.push_back(std::move(rc));
+  }
+  return p;
+}
 
 py::object empty(const std::vector<int64_t>& shape, int dtype) {
   GC_CHECK(dtype >= 0 && dtype <= 3, "empty: bad dtype code " << dtype);
@@ -267,6 +374,23 @@ py::dict config() {
   return d;
 }
 
+// The schemas as Python data: (name, schema, inputs, outputs, attrs, variadic, has_flops) with
+// inputs/outputs as (name, type) and attrs as (name, type, default or None).
+py::list kernel_schemas() {
+  static const char* ttext[] = {"T", "A", "float", "any", "f32", "f64", "i64", "bool"};
+  static const char* atext[] = {"int", "float", "int[]", "float[]"};
+  py::list out;
+  for (const auto& k : kernels()) {
+    py::list ins, outs, attrs;
+    for (auto& a : k.ins) ins.append(py::make_tuple(a.name, std::string(ttext[int(a.type)]) + (a.variadic ? "..." : "")));
+    for (auto& a : k.outs) outs.append(py::make_tuple(a.name, ttext[int(a.type)]));
+    for (auto& a : k.attrs)
+      attrs.append(py::make_tuple(a.name, atext[int(a.type)], a.has_default ? py::object(py::float_(a.def)) : py::none()));
+    out.append(py::make_tuple(k.name, k.schema, ins, outs, attrs, k.variadic, k.flops != nullptr));
+  }
+  return out;
+}
+
 }  // namespace
 
 // A build for a newer CPU than this one would die of SIGILL at the first kernel: refuse at import.
@@ -289,15 +413,45 @@ void check_cpu() {
 
 PYBIND11_MODULE(_C, m) {
   check_cpu();
+  if (!registry_error().empty()) throw std::logic_error(registry_error());
   m.doc() = "gradcore's private C++ core. Use the gradcore package instead.";
+  g_typenum[int(DType::f32)] = py::dtype::of<float>().num();
+  g_typenum[int(DType::f64)] = py::dtype::of<double>().num();
+  g_typenum[int(DType::i64)] = py::dtype::of<int64_t>().num();
+  g_typenum[int(DType::b8)] = py::dtype::of<bool>().num();
   Eigen::setNbThreads(1);  // gemm splits work across OpenMP threads itself (kernels/matmul.cpp)
   py::register_exception_translator([](std::exception_ptr p) {
     try { if (p) std::rethrow_exception(p); }
     catch (const type_error& e) { PyErr_SetString(PyExc_TypeError, e.what()); }
   });
   m.add_object("run", py::reinterpret_steal<py::object>(PyCFunction_New(&run_def, nullptr)));
-  m.def("kernel_names", []() { std::vector<std::string> v; for (auto& k : kernels()) v.push_back(k.name); return v; });
-  m.def("kernel_arity", [](int id) { auto& k = kernels().at(id); return std::make_pair(k.nin, k.nout); });
+  m.def("kernel_schemas", &kernel_schemas);
+  m.def("kernel_flops", [](int id, const py::sequence& ins, const py::sequence& outs,
+                           const std::vector<double>& attrs) {
+    GC_CHECK(id >= 0 && id < int(kernels().size()), "kernel_flops: kernel id " << id << " out of range");
+    const KernelDef& k = kernels()[id];
+    if (!k.flops) return 0.0;
+    std::vector<Buf> bi, bo;
+    for (auto side : {0, 1}) {
+      int i = 0;
+      for (auto o : (side ? outs : ins)) {
+        Buf b;
+        if (!to_buf(o.ptr(), &b, k.name.c_str(), "tensor", i++, false)) throw py::error_already_set();
+        (side ? bo : bi).push_back(b);
+      }
+    }
+    return k.flops(Ins(bi), Outs(bo), Attrs(attrs));
+  });
+  py::class_<PyProgram>(m, "Program")
+      .def(py::init(&make_program), py::arg("calls"))
+      .def("__len__", [](const PyProgram& p) { return p.prog.calls.size(); })
+      .def("run", [](const PyProgram& p) { p.prog.run(); }, py::call_guard<py::gil_scoped_release>());
+  m.def("trace_start", &trace_start);
+  m.def("trace_stop", []() {
+    py::list out;
+    for (auto& e : trace_stop()) out.append(py::make_tuple(e.id, e.t0_ns, e.t1_ns, e.flops, e.tid));
+    return out;
+  });
   m.def("empty", &empty, py::arg("shape"), py::arg("dtype"));
   m.def("manual_seed", [](uint64_t s) { manual_seed(s); });
   m.def("rng_get_state", []() { return std::make_pair(rng_state().seed, rng_state().offset); });

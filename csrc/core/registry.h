@@ -1,34 +1,63 @@
-// The kernel registry: every kernel gradcore runs is registered here under a name, with its
-// input/output counts and output dtypes. `call(id, ins, outs, attrs)` is the one uniform entry
-// point, used by the Python binding (_C.run) today and by a C++ replay of a recorded step later.
+// The kernel registry: every kernel gradcore runs is registered here with its schema, e.g.
+//   GC_KERNEL("gemm(T a, T b, *, int trans_a=0, int trans_b=0) -> T c", gemm, gemm_flops);
+// `call(id, ins, outs, attrs)` is the one uniform entry point: the Python binding, a replayed
+// Program and any C++ caller go through it; it checks the call against the schema (counts,
+// dtypes, attributes; errors name the kernel and the argument) and runs the hook slot.
+//
+// Schema grammar:  name(<tensor>, ..., *, <attr>, ...) -> <out> | (<out>, ...) | ()
+//   tensor types:  T  float32/float64 type variable (every T of one call is one dtype)
+//                  A  any-dtype variable            float  any float, not tied
+//                  any  anything                    f32 f64 i64 bool  that dtype
+//                  `<type>... name`: a variadic in-place list (ins only, last), read and written
+//   attributes:    int name | float name | int[] name | float[] name, optional `=default`
+//                  (a list attribute is variable-length and comes last; attrs are doubles)
+//   outputs:       a T/A output gets that variable's dtype, a concrete type is allocated as
+//                  such; `any`/`float` outputs must be passed in (no dtype rule).
 #pragma once
-#include <array>
-#include <span>
 #include <string>
 #include <vector>
 #include "core/view.h"
 
 namespace gc {
 
-using Attrs = std::span<const double>;  // numeric attributes; ints and tuples are flattened in
+using Attrs = std::span<const double>;
 using KernelFn = void (*)(Ins, Outs, Attrs);
+using FlopsFn = double (*)(Ins, Outs, Attrs);
 
-constexpr int8_t kSameAsInput0 = -1;
-constexpr int8_t kSameAsInput1 = -2;  // e.g. where(cond, a, b): the values' dtype, not cond's
-// nin == kVariadic: an in-place kernel over any number of tensors (fused optimizer steps);
-// every tensor arrives in `ins` and is read and written, `outs` is empty.
-constexpr int kVariadic = -1;
+enum class TType : int8_t { T, A, Float, Any, F32, F64, I64, Bool };
+enum class AType : int8_t { Int, Float, IntList, FloatList };
+struct TensorArg { std::string name; TType type; bool variadic = false; };
+struct AttrArg { std::string name; AType type; bool has_default = false; double def = 0; };
+
 struct KernelDef {
-  const char* name;
-  int nin, nout;
+  std::string name, schema;
   KernelFn fn;
-  std::array<int8_t, 4> out_dtype{kSameAsInput0, kSameAsInput0, kSameAsInput0, kSameAsInput0};
+  FlopsFn flops = nullptr;  // floating-point operations of one call, when known (profiler)
+  std::vector<TensorArg> ins, outs;
+  std::vector<AttrArg> attrs;
+  bool variadic = false;     // the last input is a variadic list
+  int nin() const { return int(ins.size()); }
+  int nout() const { return int(outs.size()); }
+  int min_attrs() const;     // attributes without a default that must be given
 };
 
-int register_kernel(const KernelDef& def);
+int register_kernel(const char* schema, KernelFn fn, FlopsFn flops = nullptr);
 const std::vector<KernelDef>& kernels();
+std::string& registry_error();  // the first malformed schema, if any (raised at import)
 int kernel_id(const std::string& name);  // throws if unknown
+
+// Check `ins`/`outs`/`attrs` against kernel `id`'s schema (defaults filled in), run the
+// hook slot, and run the kernel.
 void call(int id, Ins ins, Outs outs, Attrs attrs);
+// The dtype an output gets when it is allocated by the caller from a shape; throws when the
+// schema has no rule for it (an `any`/`float` output must be passed in).
+DType out_dtype(const KernelDef& k, int i, Ins ins);
+
+// The hook slot: when set, `hook(id, ins, outs, attrs, after)` runs before (after = false)
+// and after (after = true) every kernel that `call` runs, on the calling thread.
+using CallHook = void (*)(int id, Ins ins, Outs outs, Attrs attrs, bool after);
+void set_call_hook(CallHook hook);
+CallHook call_hook();
 
 // Attribute access with a clear error when a kernel is given too few attributes.
 inline double attr(Attrs a, size_t i, const char* op) {
@@ -38,8 +67,8 @@ inline double attr(Attrs a, size_t i, const char* op) {
 
 #define GC_CONCAT_(a, b) a##b
 #define GC_CONCAT(a, b) GC_CONCAT_(a, b)
-// GC_KERNEL("relu_forward", 1, 1, relu_forward) registers at load time of the extension.
-#define GC_KERNEL(name, nin, nout, fn, ...) \
-  static const int GC_CONCAT(gc_kernel_reg_, __LINE__) = ::gc::register_kernel({name, nin, nout, fn, ##__VA_ARGS__})
+// GC_KERNEL("relu(T x) -> T y", relu[, flops]) registers at load time of the extension.
+#define GC_KERNEL(schema, ...) \
+  static const int GC_CONCAT(gc_kernel_reg_, __LINE__) = ::gc::register_kernel(schema, __VA_ARGS__)
 
 }  // namespace gc

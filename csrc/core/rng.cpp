@@ -62,10 +62,10 @@ void randint_fill(Ins, Outs out, Attrs a) {
   for (int64_t i = 0; i < n; ++i) p[i] = int64_t(rng_uniform(seed, base + i) * hi);
 }
 
-GC_KERNEL("uniform", 0, 1, uniform_fill);
-GC_KERNEL("normal", 0, 1, normal_fill);
-GC_KERNEL("dropout_mask", 0, 1, dropout_mask);
-GC_KERNEL("randint", 0, 1, randint_fill);
+GC_KERNEL("uniform(*, float low, float high) -> float out", uniform_fill);
+GC_KERNEL("normal(*, float mean, float std) -> float out", normal_fill);
+GC_KERNEL("dropout_mask(*, float keep) -> float out", dropout_mask);
+GC_KERNEL("randint(*, float high) -> i64 out", randint_fill);
 
 }  // namespace
 }  // namespace gc

@@ -9,8 +9,8 @@ namespace {
 GC_UNARY(relu, x > T(0) ? x : (x != x ? x : T(0)));
 GC_UNARY_BWD(relu_backward, s <= T(0) ? T(0) : g);
 // leaky_relu: y = x > 0 ? x : p0*x             dx = g * (x > 0 ? 1 : p0)
-GC_UNARY(leaky_relu, x > T(0) ? x : x * T(p0));
-GC_UNARY_BWD(leaky_relu_backward, s > T(0) ? g : g * T(p0));
+GC_UNARY_P(leaky_relu, "float negative_slope", x > T(0) ? x : x * T(p0));
+GC_UNARY_BWD_P(leaky_relu_backward, "float negative_slope", s > T(0) ? g : g * T(p0));
 // sigmoid: y = 1 / (1 + e^-x)                  dx = g * y * (1 - y)
 GC_UNARY_VEC(sigmoid, X.logistic());
 GC_UNARY_BWD(sigmoid_backward, g * s * (T(1) - s));
@@ -29,13 +29,13 @@ GC_UNARY_BWD(gelu_tanh_backward, [&] {
 }());
 // softplus (p0 = beta, p1 = threshold): y = x if beta*x > threshold else log1p(e^(beta x))/beta
 //                                       dx = g if beta*x > threshold else g * sigmoid(beta x)
-GC_UNARY(softplus, x * T(p0) > T(p1) ? x : std::log1p(std::exp(x * T(p0))) / T(p0));
-GC_UNARY_BWD(softplus_backward, s * T(p0) > T(p1) ? g : g / (T(1) + std::exp(-s * T(p0))));
+GC_UNARY_P(softplus, "float beta, float threshold", x * T(p0) > T(p1) ? x : std::log1p(std::exp(x * T(p0))) / T(p0));
+GC_UNARY_BWD_P(softplus_backward, "float beta, float threshold", s * T(p0) > T(p1) ? g : g / (T(1) + std::exp(-s * T(p0))));
 // clamp (p0 = min, p1 = max; NaN bounds mean "none"): y = min(max(x, min), max) (so with
 // min > max every element is max, as torch)             dx = g * [min <= x <= max]
-GC_UNARY(clamp, x != x ? x : (p1 == p1 && (x > T(p1) || (p0 == p0 && T(p0) > T(p1)))) ? T(p1)
+GC_UNARY_P(clamp, "float min, float max", x != x ? x : (p1 == p1 && (x > T(p1) || (p0 == p0 && T(p0) > T(p1)))) ? T(p1)
                             : (p0 == p0 && x < T(p0)) ? T(p0) : x);
-GC_UNARY_BWD(clamp_backward, ((p0 != p0 || s >= T(p0)) && (p1 != p1 || s <= T(p1))) ? g : T(0));
+GC_UNARY_BWD_P(clamp_backward, "float min, float max", ((p0 != p0 || s >= T(p0)) && (p1 != p1 || s <= T(p1))) ? g : T(0));
 
 }  // namespace
 }  // namespace gc

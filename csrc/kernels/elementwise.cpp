@@ -43,7 +43,7 @@ void where_fwd(Ins in, Outs out, Attrs) {
     bmap<T, bool, T, T>("where", out[0], [](bool c, T a, T b) { return c ? a : b; }, in[0], in[1], in[2]);
   });
 }
-GC_KERNEL("where", 3, 1, where_fwd, {kSameAsInput1});
+GC_KERNEL("where(bool cond, A a, A b) -> A y", where_fwd);
 void where_grad(Ins in, Outs out, Attrs at) {
   GC_TYPE_CHECK(in[0].dtype == DType::b8, "where_grad: condition must be bool");
   check_same_dtype("where_grad", in[1], out[0]);
@@ -52,22 +52,22 @@ void where_grad(Ins in, Outs out, Attrs at) {
     bmap<T, bool, T>("where_grad", out[0], [=](bool c, T g) { return c == side ? g : T(0); }, in[0], in[1]);
   });
 }
-GC_KERNEL("where_grad", 2, 1, where_grad, {kSameAsInput1});
+GC_KERNEL("where_grad(bool cond, T g, *, int side) -> T grad", where_grad);
 
 // ---- unary math with scalars ----------------------------------------------------------------
 // affine: y = x*p0 + p1 (neg, scalar add/sub/mul/div)      dx = g*p0 (affine again)
-GC_UNARY(affine, x * T(p0) + T(p1));
+GC_UNARY_P(affine, "float alpha, float beta", x * T(p0) + T(p1));
 // rdiv: y = p0 / x                                            dx = -g*y/x
-GC_UNARY(rdiv, T(p0) / x);
+GC_UNARY_P(rdiv, "float c", T(p0) / x);
 void rdiv_backward(Ins in, Outs out, Attrs) {  // ins: g, x, y
   float_dispatch(in[0].dtype, "rdiv_backward", [&]<class T>() {
     bmap<T, T, T, T>("rdiv_backward", out[0], [](T g, T x, T y) { return -g * y / x; }, in[0], in[1], in[2]);
   });
 }
-GC_KERNEL("rdiv_backward", 3, 1, rdiv_backward);
+GC_KERNEL("rdiv_backward(T g, T x, T y) -> T grad", rdiv_backward);
 // pow_scalar: y = x^p0                                        dx = g*p0*x^(p0-1), 0 when p0 == 0
-GC_UNARY(pow_scalar, p0 == 2.0 ? x * x : std::pow(x, T(p0)));
-GC_UNARY_BWD(pow_scalar_backward, p0 == 0.0 ? T(0) : p0 == 2.0 ? T(2) * g * s : g * T(p0) * std::pow(s, T(p0 - 1)));
+GC_UNARY_P(pow_scalar, "float p", p0 == 2.0 ? x * x : std::pow(x, T(p0)));
+GC_UNARY_BWD_P(pow_scalar_backward, "float p", p0 == 0.0 ? T(0) : p0 == 2.0 ? T(2) * g * s : g * T(p0) * std::pow(s, T(p0 - 1)));
 
 // ---- math functions -----------------------------------------------------------------------
 // exp: dx = g*y (mul)    log: dx = g/x (div)    sqrt: dx = g/(2y)    abs: dx = g*sign(x) (0 at 0)
@@ -89,7 +89,7 @@ void expand(Ins in, Outs out, Attrs) {
   check_same_dtype("expand", in[0], out[0]);
   any_dispatch(in[0].dtype, [&]<class T>() { bmap<T, T>("expand", out[0], [](T x) { return x; }, in[0]); });
 }
-GC_KERNEL("expand", 1, 1, expand);
+GC_KERNEL("expand(A x) -> A y", expand);
 // cast: out = T_out(x), every dtype pair.
 void cast(Ins in, Outs out, Attrs) {
   check_same_shape("cast", in[0], out[0]);
@@ -99,7 +99,7 @@ void cast(Ins in, Outs out, Attrs) {
     });
   });
 }
-GC_KERNEL("cast", 1, 1, cast);
+GC_KERNEL("cast(any x) -> any y", cast);
 // fill: out = p0 (any dtype)
 void fill(Ins, Outs out, Attrs at) {
   double v = attr(at, 0, "fill");
@@ -109,7 +109,7 @@ void fill(Ins, Outs out, Attrs at) {
     for (int64_t i = 0; i < n; ++i) p[i] = tv;
   });
 }
-GC_KERNEL("fill", 0, 1, fill);
+GC_KERNEL("fill(*, float value) -> any out", fill);
 // accumulate: out += x in place (gradient accumulation; out is read and written)
 void accumulate(Ins in, Outs out, Attrs) {
   check_same_shape("accumulate", in[0], out[0]); check_same_dtype("accumulate", in[0], out[0]);
@@ -119,7 +119,7 @@ void accumulate(Ins in, Outs out, Attrs) {
     for (int64_t i = 0; i < n; ++i) y[i] += x[i];
   });
 }
-GC_KERNEL("accumulate", 1, 1, accumulate);
+GC_KERNEL("accumulate(T x) -> T out", accumulate);
 
 }  // namespace
 }  // namespace gc

@@ -1,5 +1,6 @@
 // Macros that define and register elementwise kernels as one table row each (used by
-// elementwise.cpp and activation.cpp). p0, p1 are the kernel's first two attributes.
+// elementwise.cpp, activation.cpp and loss.cpp), schema included. The _P variants take the
+// attribute declarations ("float alpha, float beta"); p0, p1 are the first two attributes.
 #pragma once
 #include <cmath>
 #include "core/registry.h"
@@ -14,7 +15,7 @@ namespace gc {
     float_dispatch(in[0].dtype, #NAME, [&]<class T>() {                                    \
       bmap<T, T, T>(#NAME, out[0], [](T a, T b) -> T { return __VA_ARGS__; }, in[0], in[1]); });  \
   }                                                                                        \
-  GC_KERNEL(#NAME, 2, 1, NAME)
+  GC_KERNEL(#NAME "(T a, T b) -> T y", NAME)
 // Ternary float op: out = EXPR(g, a, b) (backward rules of binary ops).
 #define GC_TERNARY(NAME, ...)                                                             \
   void NAME(Ins in, Outs out, Attrs) {                                                     \
@@ -23,7 +24,7 @@ namespace gc {
       bmap<T, T, T, T>(#NAME, out[0], [](T g, T a, T b) -> T { return __VA_ARGS__; },             \
                        in[0], in[1], in[2]); });                                           \
   }                                                                                        \
-  GC_KERNEL(#NAME, 3, 1, NAME)
+  GC_KERNEL(#NAME "(T g, T a, T b) -> T grad", NAME)
 // Comparison on any dtype: bool out.
 #define GC_COMPARE(NAME, OP)                                                               \
   void NAME(Ins in, Outs out, Attrs) {                                                     \
@@ -31,16 +32,18 @@ namespace gc {
     any_dispatch(in[0].dtype, [&]<class T>() {                                             \
       bmap<bool, T, T>(#NAME, out[0], [](T a, T b) -> bool { return a OP b; }, in[0], in[1]); }); \
   }                                                                                        \
-  GC_KERNEL(#NAME, 2, 1, NAME, {int8_t(DType::b8)})
-// Unary float op with up to two attributes p0, p1: out = EXPR(x).
-#define GC_UNARY(NAME, ...)                                                               \
+  GC_KERNEL(#NAME "(A a, A b) -> bool y", NAME)
+// Unary float op: out = EXPR(x); GC_UNARY_P declares attributes p0, p1.
+#define GC_UNARY_IMPL(NAME, SCHEMA, ...)                                                  \
   void NAME(Ins in, Outs out, Attrs at) {                                                  \
     check_same_shape(#NAME, in[0], out[0]);                                                \
     double p0 = at.size() > 0 ? at[0] : 0, p1 = at.size() > 1 ? at[1] : 0; (void)p0; (void)p1; \
     float_dispatch(in[0].dtype, #NAME, [&]<class T>() {                                    \
       bmap<T, T>(#NAME, out[0], [=](T x) -> T { return __VA_ARGS__; }, in[0]); });                \
   }                                                                                        \
-  GC_KERNEL(#NAME, 1, 1, NAME)
+  GC_KERNEL(SCHEMA, NAME)
+#define GC_UNARY(NAME, ...) GC_UNARY_IMPL(NAME, #NAME "(T x) -> T y", __VA_ARGS__)
+#define GC_UNARY_P(NAME, ATTRS, ...) GC_UNARY_IMPL(NAME, #NAME "(T x, *, " ATTRS ") -> T y", __VA_ARGS__)
 // Unary transcendental through Eigen's vectorized array functions: out = EXPR over the array X.
 // Eigen clamps inputs with min/max, which turns NaN into a number: NaN inputs are restored.
 #define GC_UNARY_VEC(NAME, EXPR)                                                           \
@@ -51,7 +54,7 @@ namespace gc {
                    [](const auto& X, auto& Y) { Y = EXPR; });                               \
     });                                                                                    \
   }                                                                                        \
-  GC_KERNEL(#NAME, 1, 1, NAME)
+  GC_KERNEL(#NAME "(T x) -> T y", NAME)
 
 // Transcendentals cost ~10x an add: two threads pay off from a few thousand elements.
 constexpr int64_t kParallelMinHeavy = 4096;
@@ -76,14 +79,17 @@ template <class T, class F> void unary_vec(const T* x, T* y, int64_t n, F f) {
   }
 }
 
-// Unary backward with one saved tensor s (x or y): out = EXPR(g, s).
-#define GC_UNARY_BWD(NAME, ...)                                                           \
+// Unary backward with one saved tensor s (x or y): out = EXPR(g, s); _P declares attributes.
+#define GC_UNARY_BWD_IMPL(NAME, SCHEMA, ...)                                              \
   void NAME(Ins in, Outs out, Attrs at) {                                                  \
-    check_same_shape(#NAME, in[0], in[1]); check_same_dtype(#NAME, in[0], in[1]);          \
+    check_same_shape(#NAME, in[0], in[1]);                                                 \
     double p0 = at.size() > 0 ? at[0] : 0, p1 = at.size() > 1 ? at[1] : 0; (void)p0; (void)p1; \
     float_dispatch(in[0].dtype, #NAME, [&]<class T>() {                                    \
       bmap<T, T, T>(#NAME, out[0], [=](T g, T s) -> T { return __VA_ARGS__; }, in[0], in[1]); });   \
   }                                                                                        \
-  GC_KERNEL(#NAME, 2, 1, NAME)
+  GC_KERNEL(SCHEMA, NAME)
+#define GC_UNARY_BWD(NAME, ...) GC_UNARY_BWD_IMPL(NAME, #NAME "(T g, T saved) -> T grad", __VA_ARGS__)
+#define GC_UNARY_BWD_P(NAME, ATTRS, ...) \
+  GC_UNARY_BWD_IMPL(NAME, #NAME "(T g, T saved, *, " ATTRS ") -> T grad", __VA_ARGS__)
 
 }  // namespace gc

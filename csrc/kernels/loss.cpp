@@ -140,7 +140,7 @@ void cross_entropy(Ins in, Outs out, Attrs at) {
     reduce_samples<T>(ep, n, wsum, red, out[2], out[3]);
   });
 }
-GC_KERNEL("cross_entropy", 3, 4, cross_entropy);
+GC_KERNEL("cross_entropy(T x, i64 target, T weight, *, int ignore_index, float label_smoothing, int reduction) -> (T elem, T stats, T loss, T wsum)", cross_entropy);
 
 // ins: g (elem's shape for 'none', else ()), x, target, weight, stats, wsum   out: dx (x's shape)
 void cross_entropy_backward(Ins in, Outs out, Attrs at) {
@@ -185,7 +185,7 @@ void cross_entropy_backward(Ins in, Outs out, Attrs at) {
     }
   });
 }
-GC_KERNEL("cross_entropy_backward", 6, 1, cross_entropy_backward);
+GC_KERNEL("cross_entropy_backward(T g, T x, i64 target, T weight, T stats, T wsum, *, int ignore_index, float label_smoothing, int reduction) -> T dx", cross_entropy_backward);
 
 // ---- cross_entropy (class probabilities) ---------------------------------------------------
 // q = (1-eps) y + eps/C;  elem = sum_c w_c q_c (lse - x_c);  mean divides by N*S (as torch)
@@ -219,7 +219,7 @@ void cross_entropy_soft(Ins in, Outs out, Attrs at) {
     reduce_samples<T>(ep, n, double(n), red, out[2], out[3]);
   });
 }
-GC_KERNEL("cross_entropy_soft", 3, 4, cross_entropy_soft);
+GC_KERNEL("cross_entropy_soft(T x, T y, T weight, *, float label_smoothing, int reduction) -> (T elem, T lse, T loss, T wsum)", cross_entropy_soft);
 
 // ins: g, x, y, weight, lse, wsum   out: dx   attrs: eps, reduction
 void cross_entropy_soft_backward(Ins in, Outs out, Attrs at) {
@@ -250,7 +250,7 @@ void cross_entropy_soft_backward(Ins in, Outs out, Attrs at) {
     }
   });
 }
-GC_KERNEL("cross_entropy_soft_backward", 6, 1, cross_entropy_soft_backward);
+GC_KERNEL("cross_entropy_soft_backward(T g, T x, T y, T weight, T lse, T wsum, *, float label_smoothing, int reduction) -> T dx", cross_entropy_soft_backward);
 
 // ---- nll_loss --------------------------------------------------------------------------
 // elem = -w_t x_t (0 where t == ignore); mean = sum elem / sum w_t;  dx_t = -g' w_t, 0 elsewhere
@@ -279,7 +279,7 @@ void nll_loss(Ins in, Outs out, Attrs at) {
     reduce_samples<T>(ep, n, wsum, red, out[1], out[2]);
   });
 }
-GC_KERNEL("nll_loss", 3, 3, nll_loss);
+GC_KERNEL("nll_loss(T x, i64 target, T weight, *, int ignore_index, int reduction) -> (T elem, T loss, T wsum)", nll_loss);
 
 // ins: g, target, weight, wsum   out: dx (x's shape)   attrs: ignore_index, reduction
 void nll_loss_backward(Ins in, Outs out, Attrs at) {
@@ -303,7 +303,7 @@ void nll_loss_backward(Ins in, Outs out, Attrs at) {
     }
   });
 }
-GC_KERNEL("nll_loss_backward", 4, 1, nll_loss_backward);
+GC_KERNEL("nll_loss_backward(T g, i64 target, T weight, T wsum, *, int ignore_index, int reduction) -> T dx", nll_loss_backward);
 
 // ---- binary_cross_entropy on probabilities ------------------------------------------------
 // l = -(y max(log p, -100) + (1-y) max(log(1-p), -100))     (torch clamps the logs at -100)
@@ -321,7 +321,7 @@ void bce(Ins in, Outs out, Attrs) {
       return -(y * clog(p) + (T(1) - y) * clog(T(1) - p)); }, in[0], in[1]);
   });
 }
-GC_KERNEL("bce", 2, 1, bce);
+GC_KERNEL("bce(T p, T y) -> T loss", bce);
 // ins: g, p, y   attrs: which (0: d/dp, 1: d/dy)
 void bce_backward(Ins in, Outs out, Attrs at) {
   const bool dy = attr(at, 0, "bce_backward") != 0;
@@ -331,7 +331,7 @@ void bce_backward(Ins in, Outs out, Attrs at) {
     }, in[0], in[1], in[2]);
   });
 }
-GC_KERNEL("bce_backward", 3, 1, bce_backward);
+GC_KERNEL("bce_backward(T g, T p, T y, *, int which) -> T grad", bce_backward);
 
 // ---- binary_cross_entropy_with_logits ----------------------------------------------------
 // sp = log(1 + e^-x) (stable),  lw = 1 + (pw - 1) y:     l = (1-y) x + lw sp
@@ -349,7 +349,7 @@ void bce_logits(Ins in, Outs out, Attrs) {
       return (T(1) - y) * x + (T(1) + (pw - T(1)) * y) * softplus_neg(x); }, in[0], in[1], in[2]);
   });
 }
-GC_KERNEL("bce_logits", 3, 1, bce_logits);
+GC_KERNEL("bce_logits(T x, T y, T pos_weight) -> T loss", bce_logits);
 void bce_logits_backward(Ins in, Outs out, Attrs at) {
   const int which = int(attr(at, 0, "bce_logits_backward"));
   float_dispatch(in[0].dtype, "binary_cross_entropy_with_logits_backward", [&]<class T>() {
@@ -360,12 +360,12 @@ void bce_logits_backward(Ins in, Outs out, Attrs at) {
     }, in[0], in[1], in[2], in[3]);
   });
 }
-GC_KERNEL("bce_logits_backward", 4, 1, bce_logits_backward);
+GC_KERNEL("bce_logits_backward(T g, T x, T y, T pos_weight, *, int which) -> T grad", bce_logits_backward);
 
 // ---- smooth_l1 on d = input - target (p0 = beta >= 0) -----------------------------------------
 // l = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta      dd = g d / beta if |d| < beta else g sign(d)
-GC_UNARY(smooth_l1, std::fabs(x) < T(p0) ? T(0.5) * x * x / T(p0) : std::fabs(x) - T(0.5 * p0));
-GC_UNARY_BWD(smooth_l1_backward, std::fabs(s) < T(p0) ? g * s / T(p0)
+GC_UNARY_P(smooth_l1, "float beta", std::fabs(x) < T(p0) ? T(0.5) * x * x / T(p0) : std::fabs(x) - T(0.5 * p0));
+GC_UNARY_BWD_P(smooth_l1_backward, "float beta", std::fabs(s) < T(p0) ? g * s / T(p0)
                                  : (s > T(0) ? g : s < T(0) ? -g : T(0)));
 
 }  // namespace

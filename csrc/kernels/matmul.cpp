@@ -108,7 +108,7 @@ void gemm_one(const T* A, const T* B, T* C, int64_t M, int64_t N, int64_t K, boo
 
 void gemm(Ins in, Outs out, Attrs at) {
   const Buf &A = in[0], &B = in[1], &C = out[0];
-  bool ta = at.size() > 0 && at[0] != 0, tb = at.size() > 1 && at[1] != 0;
+  const bool ta = at[0] != 0, tb = at[1] != 0;
   GC_CHECK((A.ndim == 2 || A.ndim == 3) && (B.ndim == 2 || B.ndim == 3) && (C.ndim == 2 || C.ndim == 3),
            "matmul: kernel takes 2-D or 3-D operands, got " << A.shape_str() << " @ " << B.shape_str());
   check_same_dtype("matmul", A, B);
@@ -133,7 +133,13 @@ void gemm(Ins in, Outs out, Attrs at) {
     }
   });
 }
-GC_KERNEL("gemm", 2, 1, gemm);
+// 2*M*N*K per product: M*N*K from C's elements and the reduced extent of A.
+double gemm_flops(Ins in, Outs out, Attrs at) {
+  const Buf& A = in[0];
+  const int64_t K = at[0] != 0 ? A.shape[A.ndim - 2] : A.shape[A.ndim - 1];
+  return 2.0 * double(out[0].numel()) * double(K);
+}
+GC_KERNEL("gemm(T a, T b, *, int trans_a=0, int trans_b=0) -> T c", gemm, gemm_flops);
 
 }  // namespace
 }  // namespace gc

@@ -1,5 +1,5 @@
 // optim kernels: fused multi-tensor optimizer steps and the flat-vector helpers of LBFGS / CG.
-// The step kernels are variadic and in place (registry.h kVariadic): `ins` holds one tuple of
+// The step kernels are variadic and in place (`any... tensors` in their schema): `ins` holds one tuple of
 // tensors per parameter, e.g. (p, g, exp_avg, exp_avg_sq, [max_exp_avg_sq], step) for Adam,
 // and every tuple is updated in one call. `step` is a 0-d float64 tensor incremented here, so a
 // recorded step replays its own bias corrections. The math is torch.optim's single-tensor
@@ -68,6 +68,18 @@ int64_t check_tuples(const char* op, Ins in, int k, const char* const* names, in
   return ntup;
 }
 
+// A group's hyperparameters arrive as a (n,) float64 tensor read at call time, not as
+// attributes: a scheduler's new lr (or OneCycle's momentum/betas) reaches a replayed step.
+// Returns them and drops the tensor from `in`.
+const double* take_hyper(const char* op, Ins& in, int64_t n, const char* names) {
+  GC_CHECK(in.size() >= 1 && in[0].ndim == 1 && in[0].numel() == n,
+           op << ": hyper must be a (" << n << ",) float64 tensor (" << names << "), got "
+              << (in.empty() ? std::string("nothing") : in[0].shape_str()));
+  const double* h = in[0].ptr<double>();
+  in = in.subspan(1);
+  return h;
+}
+
 // torch's lerp: a + w*(b - a) for w < 0.5, else b - (b - a)*(1 - w) (exact at w = 1).
 template <class T> inline T lerp(T a, T b, T w) {
   return w < T(0.5) ? a + w * (b - a) : b - (b - a) * (T(1) - w);
@@ -77,13 +89,13 @@ template <class T> inline T lerp(T a, T b, T w) {
 // d = g + wd*p;  buf = d on its first step, else momentum*buf + (1 - dampening)*d;
 // d = nesterov ? d + momentum*buf : buf (momentum != 0);  p -= lr*d
 // Tuples (p, g) without momentum, (p, g, momentum_buffer) with; the first `n_init` tuples have
-// a fresh buffer. attrs: lr, momentum, dampening, weight_decay, nesterov, n_init.
+// a fresh buffer. hyper: lr, momentum, dampening, weight_decay.
 void sgd_step(Ins in, Outs, Attrs at) {
   const char* op = "sgd_step";
-  const double lr = attr(at, 0, op), mom = attr(at, 1, op), damp = attr(at, 2, op),
-               wd = attr(at, 3, op);
-  const bool nesterov = attr(at, 4, op) != 0;
-  const int64_t n_init = int64_t(attr(at, 5, op));
+  const double* h = take_hyper(op, in, 4, "lr, momentum, dampening, weight_decay");
+  const double lr = h[0], mom = h[1], damp = h[2], wd = h[3];
+  const bool nesterov = at[0] != 0;
+  const int64_t n_init = int64_t(at[1]);
   static const char* const names[] = {"param", "grad", "momentum_buffer"};
   const int k = mom != 0 ? 3 : 2;
   const int64_t ntup = check_tuples(op, in, k, names, -1);
@@ -108,19 +120,19 @@ void sgd_step(Ins in, Outs, Attrs at) {
     });
   });
 }
-GC_KERNEL("sgd_step", kVariadic, 0, sgd_step);
+GC_KERNEL("sgd_step(f64 hyper, any... tensors, *, int nesterov, int n_init) -> ()", sgd_step);
 
 // ---- Adam / AdamW ---------------------------------------------------------------------------
 // step += 1;  Adam: g += wd*p;  AdamW (decoupled): p *= 1 - lr*wd
 // m = lerp(m, g, 1 - beta1);  v = beta2*v + (1 - beta2)*g^2;  vmax = max(vmax, v) (amsgrad)
 // p -= lr/(1 - beta1^step) * m / (sqrt(amsgrad ? vmax : v)/sqrt(1 - beta2^step) + eps)
 // Tuples (p, g, exp_avg, exp_avg_sq, [max_exp_avg_sq], step).
-// attrs: lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled.
+// hyper: lr, beta1, beta2, eps, weight_decay.
 void adam_step(Ins in, Outs, Attrs at) {
   const char* op = "adam_step";
-  const double lr = attr(at, 0, op), b1 = attr(at, 1, op), b2 = attr(at, 2, op),
-               eps = attr(at, 3, op), wd = attr(at, 4, op);
-  const bool ams = attr(at, 5, op) != 0, decoupled = attr(at, 6, op) != 0;
+  const double* h = take_hyper(op, in, 5, "lr, beta1, beta2, eps, weight_decay");
+  const double lr = h[0], b1 = h[1], b2 = h[2], eps = h[3], wd = h[4];
+  const bool ams = at[0] != 0, decoupled = at[1] != 0;
   static const char* const n5[] = {"param", "grad", "exp_avg", "exp_avg_sq", "step"};
   static const char* const n6[] = {"param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "step"};
   const int k = ams ? 6 : 5;
@@ -171,19 +183,19 @@ void adam_step(Ins in, Outs, Attrs at) {
     });
   });
 }
-GC_KERNEL("adam_step", kVariadic, 0, adam_step);
+GC_KERNEL("adam_step(f64 hyper, any... tensors, *, int amsgrad, int decoupled) -> ()", adam_step);
 
 // ---- RMSprop --------------------------------------------------------------------------------
 // step += 1;  g += wd*p;  sq = alpha*sq + (1 - alpha)*g^2
 // centered: ga = lerp(ga, g, 1 - alpha), avg = sqrt(sq - ga^2) + eps;  else avg = sqrt(sq) + eps
 // momentum > 0: buf = momentum*buf + g/avg, p -= lr*buf;  else p -= lr*g/avg
 // Tuples (p, g, step, square_avg, [momentum_buffer], [grad_avg]).
-// attrs: lr, alpha, eps, weight_decay, momentum, centered.
+// hyper: lr, alpha, eps, weight_decay, momentum.
 void rmsprop_step(Ins in, Outs, Attrs at) {
   const char* op = "rmsprop_step";
-  const double lr = attr(at, 0, op), alpha = attr(at, 1, op), eps = attr(at, 2, op),
-               wd = attr(at, 3, op), mom = attr(at, 4, op);
-  const bool centered = attr(at, 5, op) != 0, use_mom = mom > 0;
+  const double* h = take_hyper(op, in, 5, "lr, alpha, eps, weight_decay, momentum");
+  const double lr = h[0], alpha = h[1], eps = h[2], wd = h[3], mom = h[4];
+  const bool centered = at[0] != 0, use_mom = mom > 0;
   const int k = 4 + use_mom + centered, ib = 4, ia = 4 + use_mom;
   const char* names[6] = {"param", "grad", "step", "square_avg", "momentum_buffer", "grad_avg"};
   if (!use_mom) names[4] = "grad_avg";
@@ -209,16 +221,16 @@ void rmsprop_step(Ins in, Outs, Attrs at) {
     });
   });
 }
-GC_KERNEL("rmsprop_step", kVariadic, 0, rmsprop_step);
+GC_KERNEL("rmsprop_step(f64 hyper, any... tensors, *, int centered) -> ()", rmsprop_step);
 
 // ---- Adagrad --------------------------------------------------------------------------------
 // step += 1;  g += wd*p;  clr = lr / (1 + (step - 1)*lr_decay);  sum += g^2
 // p -= clr * g / (sqrt(sum) + eps)
-// Tuples (p, g, sum, step). attrs: lr, lr_decay, weight_decay, eps.
-void adagrad_step(Ins in, Outs, Attrs at) {
+// Tuples (p, g, sum, step). hyper: lr, lr_decay, weight_decay, eps.
+void adagrad_step(Ins in, Outs, Attrs) {
   const char* op = "adagrad_step";
-  const double lr = attr(at, 0, op), decay = attr(at, 1, op), wd = attr(at, 2, op),
-               eps = attr(at, 3, op);
+  const double* h = take_hyper(op, in, 4, "lr, lr_decay, weight_decay, eps");
+  const double lr = h[0], decay = h[1], wd = h[2], eps = h[3];
   static const char* const names[] = {"param", "grad", "sum", "step"};
   const int k = 4;
   const int64_t ntup = check_tuples(op, in, k, names, 3);
@@ -245,7 +257,7 @@ void adagrad_step(Ins in, Outs, Attrs at) {
     });
   });
 }
-GC_KERNEL("adagrad_step", kVariadic, 0, adagrad_step);
+GC_KERNEL("adagrad_step(f64 hyper, any... tensors) -> ()", adagrad_step);
 
 // ---- flat vectors (LBFGS, ConjugateGradient) ---------------------------------------------
 // flat_pack(flat, t0, t1, ...; mode, alpha): the tensors laid end to end are flat's elements.
@@ -277,7 +289,7 @@ void flat_pack(Ins in, Outs, Attrs at) {
     });
   });
 }
-GC_KERNEL("flat_pack", kVariadic, 0, flat_pack);
+GC_KERNEL("flat_pack(any... tensors, *, int mode, float alpha=1) -> ()", flat_pack);
 
 // vaxpby(y, x; a, b): y = a*x + b*y in place; with b == 0, y is written without being read
 // (so it may start uninitialised).
@@ -294,7 +306,7 @@ void vaxpby(Ins in, Outs, Attrs at) {
     });
   });
 }
-GC_KERNEL("vaxpby", kVariadic, 0, vaxpby);
+GC_KERNEL("vaxpby(any... tensors, *, float a, float b) -> ()", vaxpby);
 
 // Deterministic blocked reduction in double: partial sums over fixed kChunk blocks, then a
 // serial sum of the partials, so the value does not depend on the thread count.
@@ -323,7 +335,7 @@ void vdot(Ins in, Outs out, Attrs) {
     *out[0].ptr<double>() = block_sum(in[0].numel(), [&](int64_t i) { return double(a[i]) * double(b[i]); });
   });
 }
-GC_KERNEL("vdot", 2, 1, vdot, {int8_t(DType::f64)});
+GC_KERNEL("vdot(T a, T b) -> f64 out", vdot);
 
 // vnorm(x; ord) -> () float64: max|x| for ord = inf, sum|x| for 1, sqrt(sum x^2) for 2
 void vnorm(Ins in, Outs out, Attrs at) {
@@ -346,7 +358,7 @@ void vnorm(Ins in, Outs out, Attrs at) {
     *out[0].ptr<double>() = r;
   });
 }
-GC_KERNEL("vnorm", 1, 1, vnorm, {int8_t(DType::f64)});
+GC_KERNEL("vnorm(T x, *, float ord) -> f64 out", vnorm);
 
 }  // namespace
 }  // namespace gc

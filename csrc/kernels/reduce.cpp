@@ -139,7 +139,7 @@ void sum_to(Ins in, Outs out, Attrs at) {
                  [=](double a) { return T(a * scale); });
   });
 }
-GC_KERNEL("sum_to", 1, 1, sum_to);
+GC_KERNEL("sum_to(A x, *, float scale=1) -> A y", sum_to);
 // dx = p0 * g broadcast to dx's shape
 void sum_backward(Ins in, Outs out, Attrs at) {
   double scale = at.size() > 0 ? at[0] : 1.0;
@@ -148,7 +148,7 @@ void sum_backward(Ins in, Outs out, Attrs at) {
     bmap<T, T>("sum_backward", out[0], [=](T g) { return g * s; }, in[0]);
   });
 }
-GC_KERNEL("sum_backward", 1, 1, sum_backward);
+GC_KERNEL("sum_backward(T g, *, float scale=1) -> T grad", sum_backward);
 
 // ---- amax_to / amin_to (NaN propagates) ---------------------------------------------------
 // dx = g * [x == y] / count(x == y)   (ties share the gradient evenly, as torch)
@@ -167,8 +167,8 @@ template <bool Max> void extreme_to(Ins in, Outs out, Attrs) {
     }
   });
 }
-GC_KERNEL("amax_to", 1, 1, extreme_to<true>);
-GC_KERNEL("amin_to", 1, 1, extreme_to<false>);
+GC_KERNEL("amax_to(A x) -> A y", extreme_to<true>);
+GC_KERNEL("amin_to(A x) -> A y", extreme_to<false>);
 // count_eq_to: out = number of x elements equal to y (y keepdim-shaped), as x's float dtype
 void count_eq_to(Ins in, Outs out, Attrs) {
   check_same_dtype("count_eq", in[0], out[0]);
@@ -180,7 +180,7 @@ void count_eq_to(Ins in, Outs out, Attrs) {
     reduce_to<T>("count_eq", m, out[0], 0.0, [](double a, T v) { return a + v; }, [](double a) { return T(a); });
   });
 }
-GC_KERNEL("count_eq_to", 2, 1, count_eq_to);
+GC_KERNEL("count_eq_to(T x, T y) -> T count", count_eq_to);
 // extreme_backward: dx = (x == y) ? g / count : 0     ins: g, x, y, count (g, y, count keepdim)
 void extreme_backward(Ins in, Outs out, Attrs) {
   float_dispatch(in[0].dtype, "amax_backward", [&]<class T>() {
@@ -188,7 +188,7 @@ void extreme_backward(Ins in, Outs out, Attrs) {
       return (x == y || (x != x && y != y)) ? g / c : T(0); }, in[0], in[1], in[2], in[3]);
   });
 }
-GC_KERNEL("extreme_backward", 4, 1, extreme_backward);
+GC_KERNEL("extreme_backward(T g, T x, T y, T count) -> T grad", extreme_backward);
 
 // ---- max_dim / min_dim: values and int64 indices along one dim ----------------------------
 // First index of the extreme; a NaN wins (as torch).       attrs: dim
@@ -222,8 +222,8 @@ template <bool Max> void extreme_dim(Ins in, Outs out, Attrs at) {
     }
   });
 }
-GC_KERNEL("max_dim", 1, 2, extreme_dim<true>, {kSameAsInput0, int8_t(DType::i64)});
-GC_KERNEL("min_dim", 1, 2, extreme_dim<false>, {kSameAsInput0, int8_t(DType::i64)});
+GC_KERNEL("max_dim(A x, *, int dim) -> (A values, i64 indices)", extreme_dim<true>);
+GC_KERNEL("min_dim(A x, *, int dim) -> (A values, i64 indices)", extreme_dim<false>);
 // scatter_dim: dx = 0 except dx[.., idx, ..] = g along dim     ins: g, idx   attrs: dim
 void scatter_dim(Ins in, Outs out, Attrs at) {
   const Buf& g = in[0]; const Buf& idx = in[1]; const Buf& dx = out[0];
@@ -246,7 +246,7 @@ void scatter_dim(Ins in, Outs out, Attrs at) {
       }
   });
 }
-GC_KERNEL("scatter_dim", 2, 1, scatter_dim);
+GC_KERNEL("scatter_dim(T g, i64 index, *, int dim) -> T grad", scatter_dim);
 
 }  // namespace
 }  // namespace gc

@@ -49,7 +49,7 @@ void strided_copy(Ins in, Outs out, Attrs at) {
     for_strided(out[0], s, [&](int64_t i, int64_t o) { y[i] = x[o]; });
   });
 }
-GC_KERNEL("strided_copy", 1, 1, strided_copy);
+GC_KERNEL("strided_copy(A x, *, int offset, int[] strides) -> A y", strided_copy);
 
 // out is read and written; with add=1 overlapping positions accumulate (serially).
 void strided_put(Ins in, Outs out, Attrs at) {
@@ -72,7 +72,7 @@ void strided_put(Ins in, Outs out, Attrs at) {
     }
   });
 }
-GC_KERNEL("strided_put", 1, 1, strided_put);
+GC_KERNEL("strided_put(A src, *, int add, int offset, int[] strides) -> A out", strided_put);
 
 // out[r] = x[idx[r]] for rows along dim 0 (x: (N, ...), idx: int64 any shape, out: idx.shape + x.shape[1:])
 void index_select0(Ins in, Outs out, Attrs) {
@@ -94,7 +94,7 @@ void index_select0(Ins in, Outs out, Attrs) {
     std::memcpy(yp + r * bytes, xp + k * bytes, bytes);
   }
 }
-GC_KERNEL("index_select0", 2, 1, index_select0);
+GC_KERNEL("index_select0(A x, i64 index) -> A y", index_select0);
 
 // dx = zeros; dx[idx[r]] += g[r]                      ins: g, idx      out: dx (N, ...)
 void index_add0(Ins in, Outs out, Attrs) {
@@ -116,7 +116,7 @@ void index_add0(Ins in, Outs out, Attrs) {
     }
   });
 }
-GC_KERNEL("index_add0", 2, 1, index_add0);
+GC_KERNEL("index_add0(T g, i64 index) -> T grad", index_add0);
 
 }  // namespace
 }  // namespace gc

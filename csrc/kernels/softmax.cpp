@@ -108,8 +108,8 @@ template <bool Log> void softmax_fwd(Ins in, Outs out, Attrs at) {
     });
   });
 }
-GC_KERNEL("softmax", 1, 1, softmax_fwd<false>);
-GC_KERNEL("log_softmax", 1, 1, softmax_fwd<true>);
+GC_KERNEL("softmax(T x, *, int dim) -> T y", softmax_fwd<false>);
+GC_KERNEL("log_softmax(T x, *, int dim) -> T y", softmax_fwd<true>);
 
 // softmax backward:      dx = y * (g - sum_d g*y)
 // log_softmax backward:  dx = g - exp(y) * sum_d g
@@ -146,8 +146,8 @@ template <bool Log> void softmax_bwd(Ins in, Outs out, Attrs at) {  // ins: g, y
     });
   });
 }
-GC_KERNEL("softmax_backward", 2, 1, softmax_bwd<false>);
-GC_KERNEL("log_softmax_backward", 2, 1, softmax_bwd<true>);
+GC_KERNEL("softmax_backward(T g, T y, *, int dim) -> T grad", softmax_bwd<false>);
+GC_KERNEL("log_softmax_backward(T g, T y, *, int dim) -> T grad", softmax_bwd<true>);
 
 // ---- logsumexp --------------------------------------------------------------------------
 // y = m + log(sum_d exp(x - m)), m = max_d x (0 when ±inf)      attrs: d0, d1 (dims [d0, d1))
@@ -185,7 +185,7 @@ void logsumexp_fwd(Ins in, Outs out, Attrs at) {
     });
   });
 }
-GC_KERNEL("logsumexp", 1, 1, logsumexp_fwd);
+GC_KERNEL("logsumexp(T x, *, int d0, int d1) -> T y", logsumexp_fwd);
 // dx = g * exp(x - y), g and y keepdim-shaped (broadcast over the reduced dims)  ins: g, x, y
 void logsumexp_bwd(Ins in, Outs out, Attrs) {
   check_same_dtype("logsumexp_backward", in[0], in[1]); check_same_dtype("logsumexp_backward", in[0], in[2]);
@@ -195,7 +195,7 @@ void logsumexp_bwd(Ins in, Outs out, Attrs) {
                      in[0], in[1], in[2]);
   });
 }
-GC_KERNEL("logsumexp_backward", 3, 1, logsumexp_bwd);
+GC_KERNEL("logsumexp_backward(T g, T x, T y) -> T grad", logsumexp_bwd);
 
 }  // namespace
 }  // namespace gc

@@ -10,6 +10,8 @@ Reverse-mode autodiff over C++ kernels (Eigen + OpenMP), with a PyTorch-shaped A
 import os as _os
 
 from . import _C
+from . import dispatch as _dispatch
+from .dispatch import show_kernels
 from .dtypes import (float32, float64, int64, bool_ as bool, float, double, long,  # noqa: A004
                      get_default_dtype, set_default_dtype)
 from .tensor import (Tensor, tensor, from_numpy, as_tensor, empty, zeros, ones, full,
@@ -33,12 +35,12 @@ subtract, multiply, divide, concat, concatenate = sub, mul, div, cat, cat
 
 
 def get_num_threads():
-    return _C.get_num_threads()
+    return _dispatch.get_num_threads()
 
 
 def set_num_threads(n):
     """Threads used by the C++ kernels (OpenMP and Eigen)."""
-    _C.set_num_threads(int(n))
+    _dispatch.set_num_threads(n)
 
 
 def show_config():

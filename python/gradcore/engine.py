@@ -10,7 +10,9 @@ import threading
 
 import numpy as _np
 
-from .registry import K, run
+from . import dispatch as D
+from .dispatch import K
+from .dtypes import CODE
 
 
 class _GradMode(threading.local):
@@ -92,11 +94,11 @@ def _unbroadcast(g, shape, opname):
         raise RuntimeError(f"{opname} backward: gradient of shape {g.shape} does not reduce "
                            f"to input shape {shape}")
     keep = (1,) * (g.ndim - nd) + shape
-    return run(K.sum_to, g, keep, 1.0).reshape(shape)
+    return D.run(K.sum_to, g, keep, 1.0).reshape(shape)
 
 
 def _add(a, b):
-    return run(K.add, a, b, a.shape)
+    return D.run(K.add, a, b, a.shape)
 
 
 def backward(roots, seeds, retain_graph=False, inputs=None):
@@ -192,12 +194,12 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
         if t.grad is None:
             key = id(_owner(g))
             if key in handed:
-                g = run(K.expand, g, g.shape)
+                g = D.run(K.expand, g, g.shape)
                 key = id(g)
             handed.add(key)
             t.grad = _wrap_grad(g, t)
         else:
-            run(K.accumulate, g, t.grad._data)
+            D.run(K.accumulate, g, t.grad._data)
     return None
 
 
@@ -209,7 +211,7 @@ def _owner(a):
 
 def _wrap_grad(g, t):
     if g.dtype != t._data.dtype:
-        g = run(K.cast, g, _empty_like(t._data))
+        g = D.run(K.cast, g, _empty_like(t._data))
     out = Tensor.__new__(Tensor)
     out._data = g
     out.grad = None
@@ -219,9 +221,7 @@ def _wrap_grad(g, t):
 
 
 def _empty_like(a):
-    from .dtypes import CODE
-    from . import _C
-    return _C.empty(a.shape, CODE[a.dtype])
+    return D.empty(a.shape, CODE[a.dtype])
 
 
 _FREED = ("freed",)

@@ -1,27 +1,9 @@
 """The op registry: one entry per differentiable primitive, holding its backward rule.
 
-Forward code calls C++ kernels only through ``run(K.<kernel>, *inputs, *outputs, *attrs)``,
-the uniform entry point into the C++ kernel registry; backward rules do the same. Because
-every tensor computation funnels through ``run``, a recorder can capture a training step as a
-flat list of kernel calls and replay it inside the C++ core (see docs/ARCHITECTURE.md).
+Forward code calls C++ kernels only through ``dispatch.run`` (the one door into the C++
+kernel registry); backward rules do the same, so a recorder or profiler installed on the
+dispatcher sees every computation of a training step (see docs/ARCHITECTURE.md).
 """
-from . import _C
-
-run = _C.run
-
-
-class _KernelIds:
-    """Attribute access to kernel ids: ``K.gemm`` is the id of the C++ kernel "gemm"."""
-
-    def __init__(self):
-        for i, name in enumerate(_C.kernel_names()):
-            setattr(self, name, i)
-
-    def __getattr__(self, name):
-        raise AttributeError(f"no C++ kernel named {name!r} is registered")
-
-
-K = _KernelIds()
 
 
 class Primitive:

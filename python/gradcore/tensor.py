@@ -2,11 +2,11 @@
 shared with the user's numpy array) plus its place in the autograd graph."""
 import numpy as np
 
-from . import _C
 from . import dtypes as _dt
 from . import engine as _engine
 from .engine import backward as _backward
-from .registry import K, run
+from . import dispatch as D
+from .dispatch import K
 
 
 class Tensor:
@@ -155,11 +155,11 @@ class Tensor:
         raise NotImplementedError("retain_grad: use gc.autograd.grad(out, [t]) instead")
 
     def zero_(self):
-        run(K.fill, self._data, 0.0)
+        D.run(K.fill, self._data, 0.0)
         return self
 
     def fill_(self, value):
-        run(K.fill, self._data, float(value))
+        D.run(K.fill, self._data, float(value))
         return self
 
     def copy_(self, src):
@@ -167,9 +167,9 @@ class Tensor:
         if src.shape != self.shape:
             src = src.expand(self.shape)
         if src.dtype != self.dtype:
-            run(K.cast, src._data, self._data)
+            D.run(K.cast, src._data, self._data)
         else:
-            run(K.expand, src._data, self._data)
+            D.run(K.expand, src._data, self._data)
         return self
 
     # ---- dtype conversion -------------------------------------------------------------
@@ -213,7 +213,7 @@ def _wrap(data, requires_grad=False):
 
 
 def _empty(shape, dtype):
-    return _C.empty(shape, _dt.CODE[dtype])
+    return D.empty(shape, _dt.CODE[dtype])
 
 
 def _infer_dtype(a):
@@ -305,7 +305,7 @@ def full(shape, fill_value, dtype=None, requires_grad=False):
                  if isinstance(fill_value, int) else _dt.get_default_dtype())
     shape = _shape_args((shape,) if isinstance(shape, (tuple, list)) else (shape,))
     d = _empty(shape, _dt.canonical(dtype))
-    run(K.fill, d, float(fill_value))
+    D.run(K.fill, d, float(fill_value))
     t = _wrap(d)
     return t.requires_grad_() if requires_grad else t
 
@@ -357,26 +357,21 @@ def linspace(start, end, steps, dtype=None, requires_grad=False):
 # ---- the global generator (csrc/core/rng.cpp) ----------------------------------------------
 def manual_seed(seed):
     """Seed the one global generator; the same seed gives the same numbers on every thread count."""
-    _C.manual_seed(int(seed) & 0xFFFFFFFFFFFFFFFF)
+    D.manual_seed(seed)
 
 
-def get_rng_state():
-    return _C.rng_get_state()
-
-
-def set_rng_state(state):
-    _C.rng_set_state(int(state[0]), int(state[1]))
+get_rng_state, set_rng_state = D.get_rng_state, D.set_rng_state
 
 
 def randn(*shape, dtype=None, requires_grad=False):
     t = empty(*shape, dtype=dtype)
-    run(K.normal, t._data, 0.0, 1.0)
+    D.run(K.normal, t._data, 0.0, 1.0)
     return t.requires_grad_() if requires_grad else t
 
 
 def rand(*shape, dtype=None, requires_grad=False):
     t = empty(*shape, dtype=dtype)
-    run(K.uniform, t._data, 0.0, 1.0)
+    D.run(K.uniform, t._data, 0.0, 1.0)
     return t.requires_grad_() if requires_grad else t
 
 
@@ -384,7 +379,7 @@ def randint(low, high=None, size=(), dtype=None):
     if high is None:
         low, high = 0, low
     d = _empty(_shape_args((size,) if not isinstance(size, int) else (size,)), _dt.int64)
-    run(K.randint, d, float(high - low))
+    D.run(K.randint, d, float(high - low))
     t = _wrap(d)
     return _wrap(d + int(low)) if low else t
 

@@ -16,7 +16,9 @@ from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, 
                         cross_entropy, huber_loss, l1_loss, l1_penalty, mse_loss, nll_loss,
                         smooth_l1_loss)
 from ..ops import softmax as _sm
-from ..registry import K, primitive, run
+from .. import dispatch as D
+from ..dispatch import K
+from ..registry import primitive
 from ..tensor import Tensor, _empty, _wrap, as_tensor
 
 
@@ -60,7 +62,7 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
 
 def _mask(xd, keep):
     m = _empty(xd.shape, xd.dtype)
-    run(K.dropout_mask, m, keep)
+    D.run(K.dropout_mask, m, keep)
     return m
 
 
@@ -87,13 +89,13 @@ def embedding(input, weight, padding_idx=None, max_norm=None):  # noqa: A002
                          f"values in [{idx.min()}, {idx.max()}]")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n
-    y = run(K.index_select0, wd, idx, idx.shape + wd.shape[1:])
+    y = D.run(K.index_select0, wd, idx, idx.shape + wd.shape[1:])
     return make(y, _embedding, (w,), (idx, wd.shape, padding_idx))
 
 
 @_embedding.defvjp
 def _(g, needs, idx, shape, padding_idx):
-    dw = run(K.index_add0, g, idx, shape)
+    dw = D.run(K.index_add0, g, idx, shape)
     if padding_idx is not None:
-        run(K.fill, dw[padding_idx], 0.0)
+        D.run(K.fill, dw[padding_idx], 0.0)
     return (dw,)

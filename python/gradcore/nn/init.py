@@ -11,7 +11,8 @@ import warnings
 import numpy as np
 
 from .. import dtypes as _dt
-from ..registry import K, run
+from .. import dispatch as D
+from ..dispatch import K
 from ..tensor import Tensor, _empty, as_tensor
 
 
@@ -66,18 +67,18 @@ def _calculate_correct_fan(tensor, mode):
 
 def uniform_(tensor, a=0.0, b=1.0):
     """Fill with U(a, b)."""
-    run(K.uniform, _data(tensor, "uniform_"), float(a), float(b))
+    D.run(K.uniform, _data(tensor, "uniform_"), float(a), float(b))
     return tensor
 
 
 def normal_(tensor, mean=0.0, std=1.0):
     """Fill with N(mean, std^2)."""
-    run(K.normal, _data(tensor, "normal_"), float(mean), float(std))
+    D.run(K.normal, _data(tensor, "normal_"), float(mean), float(std))
     return tensor
 
 
 def constant_(tensor, val):
-    run(K.fill, _data(tensor, "constant_"), float(val))
+    D.run(K.fill, _data(tensor, "constant_"), float(val))
     return tensor
 
 
@@ -94,10 +95,10 @@ def eye_(tensor):
     d = _data(tensor, "eye_")
     if d.ndim != 2:
         raise ValueError(f"eye_: only 2-D tensors are supported, got shape {d.shape}")
-    run(K.fill, d, 0.0)
+    D.run(K.fill, d, 0.0)
     n = min(d.shape)
     if n:  # the diagonal is a strided view of stride cols + 1
-        run(K.strided_put, np.ones(n, dtype=d.dtype), d, 0, 0, (d.shape[1] + 1,))
+        D.run(K.strided_put, np.ones(n, dtype=d.dtype), d, 0, 0, (d.shape[1] + 1,))
     return tensor
 
 
@@ -149,7 +150,7 @@ def orthogonal_(tensor, gain=1.0):
         return tensor
     rows, cols = d.shape[0], d.size // d.shape[0]
     flat = _empty((rows, cols), _dt.float64)
-    run(K.normal, flat, 0.0, 1.0)
+    D.run(K.normal, flat, 0.0, 1.0)
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)
@@ -171,7 +172,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
     for _ in range(1000):
         if not todo.size:
             break
-        run(K.normal, buf, float(mean), float(std))
+        D.run(K.normal, buf, float(mean), float(std))
         vals = buf[:todo.size]
         ok = (vals >= a) & (vals <= b)
         out[todo[ok]] = vals[ok]

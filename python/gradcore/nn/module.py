@@ -10,7 +10,8 @@ import itertools
 import numpy as np
 
 from .. import dtypes as _dt
-from ..registry import K, run
+from .. import dispatch as D
+from ..dispatch import K
 from ..tensor import Tensor, _empty, as_tensor
 from .parameter import Parameter
 
@@ -302,7 +303,7 @@ class Module:
                 if set_to_none:
                     p.grad = None
                 else:
-                    run(K.fill, p.grad._data, 0.0)
+                    D.run(K.fill, p.grad._data, 0.0)
 
     # ---- state dict -----------------------------------------------------------------------
     def _state_items(self, prefix=""):
@@ -378,7 +379,7 @@ class Module:
 
         def convert(t):
             if t is not None and t._data.dtype in _dt.FLOATS and t._data.dtype != d:
-                t._data = run(K.cast, t._data, _empty(t._data.shape, d))
+                t._data = D.run(K.cast, t._data, _empty(t._data.shape, d))
 
         for m in self.modules():
             for p in m._parameters.values():

@@ -1,6 +1,7 @@
 """Embedding: a lookup table of learned vectors."""
 from .. import dtypes as _dt
-from ..registry import K, run
+from .. import dispatch as D
+from ..dispatch import K
 from ..tensor import empty
 from . import functional as F
 from . import init
@@ -43,7 +44,7 @@ class Embedding(Module):
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            run(K.fill, self.weight._data[self.padding_idx], 0.0)
+            D.run(K.fill, self.weight._data[self.padding_idx], 0.0)
 
     def forward(self, input):  # noqa: A002
         return F.embedding(input, self.weight, self.padding_idx)

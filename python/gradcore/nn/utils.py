@@ -8,7 +8,8 @@ gradient value is read into Python (a recorded step replays them):
 import math
 
 from .. import dtypes as _dt
-from ..registry import K, run
+from .. import dispatch as D
+from ..dispatch import K
 from ..tensor import Tensor, _empty, _wrap, as_tensor
 
 
@@ -20,23 +21,23 @@ def _grad_norm_p(g, p, dtype):
     """sum |g|^p (or max |g| for p = inf, or the count of non-zeros for p = 0) as a (1,) array."""
     flat = g.reshape(1, -1)
     if g.dtype != dtype:
-        flat = run(K.cast, flat, _empty(flat.shape, dtype))
+        flat = D.run(K.cast, flat, _empty(flat.shape, dtype))
     if p == 2.0:  # g . g as a 1x1 gemm: no temporary
-        return run(K.gemm, flat, flat, (1, 1), 0, 1).reshape(1)
-    a = run(K.abs, flat, flat.shape)
+        return D.run(K.gemm, flat, flat, (1, 1), 0, 1).reshape(1)
+    a = D.run(K.abs, flat, flat.shape)
     if math.isinf(p):
-        return run(K.amax_to, a, (1, 1)).reshape(1)
+        return D.run(K.amax_to, a, (1, 1)).reshape(1)
     if p == 0.0:
-        a = run(K.ne, a, _zero(dtype), a.shape)
-        a = run(K.cast, a, _empty(a.shape, dtype))
+        a = D.run(K.ne, a, _zero(dtype), a.shape)
+        a = D.run(K.cast, a, _empty(a.shape, dtype))
     elif p != 1.0:
-        a = run(K.pow_scalar, a, a.shape, p)
-    return run(K.sum_to, a, (1, 1)).reshape(1)
+        a = D.run(K.pow_scalar, a, a.shape, p)
+    return D.run(K.sum_to, a, (1, 1)).reshape(1)
 
 
 def _zero(dtype):
     z = _empty((), dtype)
-    run(K.fill, z, 0.0)
+    D.run(K.fill, z, 0.0)
     return z
 
 
@@ -46,12 +47,12 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False):
     p = float(norm_type)
     dtype = ts[0].dtype if ts else _dt.get_default_dtype()
     acc = _empty((1,), dtype)
-    run(K.fill, acc, 0.0)
+    D.run(K.fill, acc, 0.0)
     for t in ts:
         n = _grad_norm_p(t, p, dtype)
-        run(K.maximum if math.isinf(p) else K.add, acc, n, acc)
+        D.run(K.maximum if math.isinf(p) else K.add, acc, n, acc)
     if p not in (0.0, 1.0) and not math.isinf(p):
-        acc = run(K.sqrt, acc, acc.shape) if p == 2.0 else run(K.pow_scalar, acc, acc.shape, 1.0 / p)
+        acc = D.run(K.sqrt, acc, acc.shape) if p == 2.0 else D.run(K.pow_scalar, acc, acc.shape, 1.0 / p)
     total = _wrap(acc.reshape(()))
     if error_if_nonfinite and not math.isfinite(total.item()):
         raise RuntimeError(f"The total norm of order {p} for gradients from `parameters` is "
@@ -67,12 +68,12 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm):
     if not grads:
         return
     tn = as_tensor(total_norm)._data.reshape(1)
-    coef = run(K.affine, tn, tn.shape, 1.0, 1e-6)
-    coef = run(K.rdiv, coef, coef.shape, float(max_norm))
-    coef = run(K.clamp, coef, coef.shape, float("nan"), 1.0)
+    coef = D.run(K.affine, tn, tn.shape, 1.0, 1e-6)
+    coef = D.run(K.rdiv, coef, coef.shape, float(max_norm))
+    coef = D.run(K.clamp, coef, coef.shape, float("nan"), 1.0)
     for g in grads:
-        c = coef if coef.dtype == g.dtype else run(K.cast, coef, _empty(coef.shape, g.dtype))
-        run(K.mul, g, c, g)
+        c = coef if coef.dtype == g.dtype else D.run(K.cast, coef, _empty(coef.shape, g.dtype))
+        D.run(K.mul, g, c, g)
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
@@ -91,7 +92,7 @@ def clip_grad_value_(parameters, clip_value):
     for p in _params(parameters):
         if p.grad is not None:
             g = p.grad._data
-            run(K.clamp, g, g, -v, v)
+            D.run(K.clamp, g, g, -v, v)
 
 
 def parameters_to_vector(parameters):

@@ -1,7 +1,9 @@
 """Activations: relu, leaky_relu, sigmoid, tanh, gelu, softplus, clamp.
 Kernels: csrc/kernels/activation.cpp (forward and backward adjacent)."""
 from ..engine import make
-from ..registry import K, primitive, run
+from .. import dispatch as D
+from ..dispatch import K
+from ..registry import primitive
 from ..tensor import Tensor, as_tensor
 from .elementwise import _check_float
 
@@ -15,12 +17,12 @@ def _activation(name, save_output):
         x = x if type(x) is Tensor else as_tensor(x)
         _check_float(name, x)
         xd = x._data
-        y = run(kid, xd, xd.shape, *attrs)
+        y = D.run(kid, xd, xd.shape, *attrs)
         return make(y, prim, (x,), (y if save_output else xd, attrs))
 
     @prim.defvjp
     def _(g, needs, s, attrs):
-        return (run(bid, g, s, g.shape, *attrs),)
+        return (D.run(bid, g, s, g.shape, *attrs),)
 
     return fwd
 

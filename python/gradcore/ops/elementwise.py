@@ -6,7 +6,9 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..engine import make
-from ..registry import K, primitive, run
+from .. import dispatch as D
+from ..dispatch import K
+from ..registry import primitive
 from ..tensor import Tensor, _empty, as_tensor, _wrap
 
 _SCALARS = (int, float, bool, np.number, np.bool_)
@@ -62,7 +64,7 @@ def cast(x, dtype):
     x = as_tensor(x)
     if x._data.dtype == dtype:
         return x
-    y = run(K.cast, x._data, _empty(x._data.shape, dtype))
+    y = D.run(K.cast, x._data, _empty(x._data.shape, dtype))
     if dtype not in _dt.FLOATS:
         return _wrap(y)
     return make(y, _cast, (x,), (x._data.dtype,))
@@ -70,7 +72,7 @@ def cast(x, dtype):
 
 @_cast.defvjp
 def _(g, needs, dtype):
-    return (run(K.cast, g, _empty(g.shape, dtype)),)
+    return (D.run(K.cast, g, _empty(g.shape, dtype)),)
 
 
 # ---- binary arithmetic -------------------------------------------------------------------
@@ -78,7 +80,7 @@ def _binary(prim, kid, op, a, b):
     a, b = _float_pair(op, a, b)
     ad, bd = a._data, b._data
     shape = ad.shape if ad.shape == bd.shape else broadcast_shape(op, ad.shape, bd.shape)
-    return make(run(kid, ad, bd, shape), prim, (a, b), (ad, bd))
+    return make(D.run(kid, ad, bd, shape), prim, (a, b), (ad, bd))
 
 
 _add, _sub, _mul, _div = primitive("add"), primitive("sub"), primitive("mul"), primitive("div")
@@ -92,37 +94,37 @@ def _(g, needs, a, b):
 
 @_sub.defvjp
 def _(g, needs, a, b):
-    return g, (run(K.affine, g, g.shape, -1.0, 0.0) if needs[1] else None)
+    return g, (D.run(K.affine, g, g.shape, -1.0, 0.0) if needs[1] else None)
 
 
 @_mul.defvjp
 def _(g, needs, a, b):
-    return (run(K.mul, g, b, g.shape) if needs[0] else None,
-            run(K.mul, g, a, g.shape) if needs[1] else None)
+    return (D.run(K.mul, g, b, g.shape) if needs[0] else None,
+            D.run(K.mul, g, a, g.shape) if needs[1] else None)
 
 
 @_div.defvjp
 def _(g, needs, a, b):
-    return (run(K.div, g, b, g.shape) if needs[0] else None,
-            run(K.div_backward_b, g, a, b, g.shape) if needs[1] else None)
+    return (D.run(K.div, g, b, g.shape) if needs[0] else None,
+            D.run(K.div_backward_b, g, a, b, g.shape) if needs[1] else None)
 
 
 @_pow.defvjp
 def _(g, needs, a, b):
-    return (run(K.pow_backward_a, g, a, b, g.shape) if needs[0] else None,
-            run(K.pow_backward_b, g, a, b, g.shape) if needs[1] else None)
+    return (D.run(K.pow_backward_a, g, a, b, g.shape) if needs[0] else None,
+            D.run(K.pow_backward_b, g, a, b, g.shape) if needs[1] else None)
 
 
 @_maximum.defvjp
 def _(g, needs, a, b):
-    return (run(K.maximum_backward_a, g, a, b, g.shape) if needs[0] else None,
-            run(K.maximum_backward_a, g, b, a, g.shape) if needs[1] else None)
+    return (D.run(K.maximum_backward_a, g, a, b, g.shape) if needs[0] else None,
+            D.run(K.maximum_backward_a, g, b, a, g.shape) if needs[1] else None)
 
 
 @_minimum.defvjp
 def _(g, needs, a, b):
-    return (run(K.minimum_backward_a, g, a, b, g.shape) if needs[0] else None,
-            run(K.minimum_backward_a, g, b, a, g.shape) if needs[1] else None)
+    return (D.run(K.minimum_backward_a, g, a, b, g.shape) if needs[0] else None,
+            D.run(K.minimum_backward_a, g, b, a, g.shape) if needs[1] else None)
 
 
 # ---- scalar forms: y = x*alpha + beta, y = c / x, y = x ** p -------------------------------
@@ -131,33 +133,33 @@ _affine, _rdiv, _pow_scalar = primitive("affine"), primitive("rdiv"), primitive(
 
 def affine(x, alpha, beta, op="affine"):
     _check_float(op, x)
-    return make(run(K.affine, x._data, x._data.shape, alpha, beta), _affine, (x,), (alpha,))
+    return make(D.run(K.affine, x._data, x._data.shape, alpha, beta), _affine, (x,), (alpha,))
 
 
 @_affine.defvjp
 def _(g, needs, alpha):
-    return (run(K.affine, g, g.shape, alpha, 0.0),)
+    return (D.run(K.affine, g, g.shape, alpha, 0.0),)
 
 
 def _rdiv_scalar(c, x):
     _check_float("div", x)
-    y = run(K.rdiv, x._data, x._data.shape, c)
+    y = D.run(K.rdiv, x._data, x._data.shape, c)
     return make(y, _rdiv, (x,), (x._data, y))
 
 
 @_rdiv.defvjp
 def _(g, needs, x, y):
-    return (run(K.rdiv_backward, g, x, y, g.shape),)
+    return (D.run(K.rdiv_backward, g, x, y, g.shape),)
 
 
 def _pow_by_scalar(x, p):
     _check_float("pow", x)
-    return make(run(K.pow_scalar, x._data, x._data.shape, p), _pow_scalar, (x,), (x._data, p))
+    return make(D.run(K.pow_scalar, x._data, x._data.shape, p), _pow_scalar, (x,), (x._data, p))
 
 
 @_pow_scalar.defvjp
 def _(g, needs, x, p):
-    return (run(K.pow_scalar_backward, g, x, g.shape, p),)
+    return (D.run(K.pow_scalar_backward, g, x, g.shape, p),)
 
 
 def add(a, b, alpha=1):
@@ -238,10 +240,10 @@ def _compare(kid, op, a, b):
     ad, bd = a._data, b._data
     if ad.dtype != bd.dtype:
         d = _dt.promote(ad.dtype, bd.dtype)
-        ad = ad if ad.dtype == d else run(K.cast, ad, _empty(ad.shape, d))
-        bd = bd if bd.dtype == d else run(K.cast, bd, _empty(bd.shape, d))
+        ad = ad if ad.dtype == d else D.run(K.cast, ad, _empty(ad.shape, d))
+        bd = bd if bd.dtype == d else D.run(K.cast, bd, _empty(bd.shape, d))
     shape = ad.shape if ad.shape == bd.shape else broadcast_shape(op, ad.shape, bd.shape)
-    return _wrap(run(kid, ad, bd, shape))
+    return _wrap(D.run(kid, ad, bd, shape))
 
 
 def lt(a, b): return _compare(K.lt, "lt", a, b)          # noqa: E704
@@ -271,7 +273,7 @@ def where(cond, a, b):
     cd, ad, bd = cond._data, a._data, b._data
     shape = broadcast_shape("where", broadcast_shape("where", cd.shape, ad.shape), bd.shape)
     # The output is passed allocated: a shape tuple would get the condition's dtype (bool).
-    y = run(K.where, cd, ad, bd, shape)
+    y = D.run(K.where, cd, ad, bd, shape)
     return _wrap(y) if exact else make(y, _where, (a, b), (cd,))
 
 
@@ -286,8 +288,8 @@ def _where_scalar(t, v):
 
 @_where.defvjp
 def _(g, needs, cond):
-    return (run(K.where_grad, cond, g, g.shape, 1) if needs[0] else None,
-            run(K.where_grad, cond, g, g.shape, 0) if needs[1] else None)
+    return (D.run(K.where_grad, cond, g, g.shape, 1) if needs[0] else None,
+            D.run(K.where_grad, cond, g, g.shape, 0) if needs[1] else None)
 
 
 # ---- math functions ----------------------------------------------------------------------
@@ -300,7 +302,7 @@ def _unary_prim(name, save_output):
         x = x if type(x) is Tensor else as_tensor(x)
         _check_float(name, x)
         xd = x._data
-        y = run(kid, xd, xd.shape)
+        y = D.run(kid, xd, xd.shape)
         return make(y, prim, (x,), (y if save_output else xd,))
 
     fwd.__name__ = name
@@ -314,12 +316,12 @@ _abs, abs = _unary_prim("abs", False)  # noqa: A001
 _sin, sin = _unary_prim("sin", False)
 _cos, cos = _unary_prim("cos", False)
 
-_exp.defvjp(lambda g, needs, y: (run(K.mul, g, y, g.shape),))            # dx = g*y
-_log.defvjp(lambda g, needs, x: (run(K.div, g, x, g.shape),))            # dx = g/x
-_sqrt.defvjp(lambda g, needs, y: (run(K.sqrt_backward, g, y, g.shape),))  # dx = g/(2y)
-_abs.defvjp(lambda g, needs, x: (run(K.abs_backward, g, x, g.shape),))    # dx = g*sign(x)
-_sin.defvjp(lambda g, needs, x: (run(K.sin_backward, g, x, g.shape),))    # dx = g*cos(x)
-_cos.defvjp(lambda g, needs, x: (run(K.cos_backward, g, x, g.shape),))    # dx = -g*sin(x)
+_exp.defvjp(lambda g, needs, y: (D.run(K.mul, g, y, g.shape),))            # dx = g*y
+_log.defvjp(lambda g, needs, x: (D.run(K.div, g, x, g.shape),))            # dx = g/x
+_sqrt.defvjp(lambda g, needs, y: (D.run(K.sqrt_backward, g, y, g.shape),))  # dx = g/(2y)
+_abs.defvjp(lambda g, needs, x: (D.run(K.abs_backward, g, x, g.shape),))    # dx = g*sign(x)
+_sin.defvjp(lambda g, needs, x: (D.run(K.sin_backward, g, x, g.shape),))    # dx = g*cos(x)
+_cos.defvjp(lambda g, needs, x: (D.run(K.cos_backward, g, x, g.shape),))    # dx = -g*sin(x)
 
 
 def rsqrt(x):

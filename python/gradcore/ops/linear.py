@@ -6,7 +6,9 @@ which reads W transposed in place, so no transpose copy is made in forward or ba
 """
 from .. import dtypes as _dt
 from ..engine import make
-from ..registry import K, primitive, run
+from .. import dispatch as D
+from ..dispatch import K
+from ..registry import primitive
 from ..tensor import Tensor, as_tensor
 
 _linear = primitive("linear")
@@ -31,7 +33,7 @@ def linear(input, weight, bias=None):  # noqa: A002
     for s in lead:
         m *= s
     x2 = xd.reshape(m, wd.shape[1])
-    y = run(K.gemm, x2, wd, (m, n_out), 0, 1)
+    y = D.run(K.gemm, x2, wd, (m, n_out), 0, 1)
     inputs = (x, w)
     if bias is not None:
         b = bias if type(bias) is Tensor else as_tensor(bias)
@@ -41,7 +43,7 @@ def linear(input, weight, bias=None):  # noqa: A002
                              f"got {bd.shape}")
         if bd.dtype != xd.dtype:
             raise TypeError(f"linear: bias dtype {bd.dtype} differs from input dtype {xd.dtype}")
-        run(K.add, y, bd, y)  # in place: each element reads only its own position and b
+        D.run(K.add, y, bd, y)  # in place: each element reads only its own position and b
         inputs = (x, w, b)
     return make(y.reshape(lead + (n_out,)), _linear, inputs, (x2, wd, xd.shape))
 
@@ -49,9 +51,9 @@ def linear(input, weight, bias=None):  # noqa: A002
 @_linear.defvjp
 def _(g, needs, x2, wd, xshape):
     g2 = g.reshape(x2.shape[0], wd.shape[0])
-    dx = run(K.gemm, g2, wd, x2.shape, 0, 0).reshape(xshape) if needs[0] else None
-    dw = run(K.gemm, g2, x2, wd.shape, 1, 0) if needs[1] else None
+    dx = D.run(K.gemm, g2, wd, x2.shape, 0, 0).reshape(xshape) if needs[0] else None
+    dw = D.run(K.gemm, g2, x2, wd.shape, 1, 0) if needs[1] else None
     if len(needs) == 2:
         return dx, dw
-    db = run(K.sum_to, g2, (1, wd.shape[0])).reshape(wd.shape[0]) if needs[2] else None
+    db = D.run(K.sum_to, g2, (1, wd.shape[0])).reshape(wd.shape[0]) if needs[2] else None
     return dx, dw, db

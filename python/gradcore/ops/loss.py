@@ -7,7 +7,9 @@ composites of differentiable ops. Class weights and targets never get gradients.
 """
 from .. import dtypes as _dt
 from ..engine import make
-from ..registry import K, primitive, run
+from .. import dispatch as D
+from ..dispatch import K
+from ..registry import primitive
 from ..tensor import Tensor, _empty, _wrap, as_tensor
 from .elementwise import _check_float, _float_pair, abs, affine, mul, pow, sub
 from .reduce import mean, sum
@@ -45,7 +47,7 @@ def _weight_data(op, weight, x, n_classes):
     if w.shape != (n_classes,):
         raise ValueError(f"{op}: weight must have shape ({n_classes},) for {n_classes} classes, "
                          f"got {w.shape}")
-    return w if w.dtype == d else run(K.cast, w, _empty(w.shape, d))
+    return w if w.dtype == d else D.run(K.cast, w, _empty(w.shape, d))
 
 
 def _targets(op, target):
@@ -57,7 +59,7 @@ def _targets(op, target):
 
 def _run_checked(*args):
     try:
-        return run(*args)
+        return D.run(*args)
     except RuntimeError as e:  # the kernel's std::out_of_range: a target outside [0, C)
         if "out of bounds" in str(e):
             raise IndexError(str(e)) from None
@@ -87,9 +89,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100,  # noqa: A002
     wd = _weight_data(op, weight, x, n_classes)
     t = as_tensor(target)
     if t._data.dtype in _dt.FLOATS:  # class probabilities
-        yd = t._data if t._data.dtype == xd.dtype else run(K.cast, t._data, _empty(t.shape, xd.dtype))
+        yd = t._data if t._data.dtype == xd.dtype else D.run(K.cast, t._data, _empty(t.shape, xd.dtype))
         shape = _lse_shape(xd)
-        elem, lse, loss, wsum = run(K.cross_entropy_soft, xd, yd, wd, shape, shape, (), (), eps, red)
+        elem, lse, loss, wsum = D.run(K.cross_entropy_soft, xd, yd, wd, shape, shape, (), (), eps, red)
         out = elem if red == 0 else loss
         return make(out, _ce_soft, (x,), (xd, yd, wd, lse, wsum, eps, red))
     td = _targets(op, t)
@@ -105,12 +107,12 @@ def _lse_shape(xd):
 
 @_ce.defvjp
 def _(g, needs, xd, td, wd, stats, wsum, ignore, eps, red):
-    return (run(K.cross_entropy_backward, g, xd, td, wd, stats, wsum, xd.shape, ignore, eps, red),)
+    return (D.run(K.cross_entropy_backward, g, xd, td, wd, stats, wsum, xd.shape, ignore, eps, red),)
 
 
 @_ce_soft.defvjp
 def _(g, needs, xd, yd, wd, lse, wsum, eps, red):
-    return (run(K.cross_entropy_soft_backward, g, xd, yd, wd, lse, wsum, xd.shape, eps, red),)
+    return (D.run(K.cross_entropy_soft_backward, g, xd, yd, wd, lse, wsum, xd.shape, eps, red),)
 
 
 # ---- nll_loss ------------------------------------------------------------------------------
@@ -135,7 +137,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  
 
 @_nll.defvjp
 def _(g, needs, td, wd, wsum, shape, ignore, red):
-    return (run(K.nll_loss_backward, g, td, wd, wsum, shape, ignore, red),)
+    return (D.run(K.nll_loss_backward, g, td, wd, wsum, shape, ignore, red),)
 
 
 # ---- binary cross-entropy ------------------------------------------------------------------
@@ -156,7 +158,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa:
     p, y = _float_pair(op, input, target)
     _same_shape(op, p, y)
     pd, yd = p._data, y._data
-    loss = make(run(K.bce, pd, yd, pd.shape), _bce, (p, y), (pd, yd))
+    loss = make(D.run(K.bce, pd, yd, pd.shape), _bce, (p, y), (pd, yd))
     if weight is not None:
         loss = mul(loss, weight)
     return _reduce(loss, red)
@@ -164,8 +166,8 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa:
 
 @_bce.defvjp
 def _(g, needs, pd, yd):
-    return (run(K.bce_backward, g, pd, yd, g.shape, 0) if needs[0] else None,
-            run(K.bce_backward, g, pd, yd, g.shape, 1) if needs[1] else None)
+    return (D.run(K.bce_backward, g, pd, yd, g.shape, 0) if needs[0] else None,
+            D.run(K.bce_backward, g, pd, yd, g.shape, 1) if needs[1] else None)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",  # noqa: A002
@@ -186,7 +188,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
         if pw._data.dtype != xd.dtype:
             pw = pw.to(xd.dtype)
     pwd = pw._data
-    loss = make(run(K.bce_logits, xd, yd, pwd, xd.shape), _bce_logits, (x, y, pw), (xd, yd, pwd))
+    loss = make(D.run(K.bce_logits, xd, yd, pwd, xd.shape), _bce_logits, (x, y, pw), (xd, yd, pwd))
     if weight is not None:
         loss = mul(loss, weight)
     return _reduce(loss, red)
@@ -194,7 +196,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 
 @_bce_logits.defvjp
 def _(g, needs, xd, yd, pwd):
-    return tuple(run(K.bce_logits_backward, g, xd, yd, pwd, g.shape, i) if needs[i] else None
+    return tuple(D.run(K.bce_logits_backward, g, xd, yd, pwd, g.shape, i) if needs[i] else None
                  for i in range(3))
 
 
@@ -204,12 +206,12 @@ _smooth_l1 = primitive("smooth_l1")
 
 def _smooth_l1_of(d, beta):
     dd = d._data
-    return make(run(K.smooth_l1, dd, dd.shape, beta), _smooth_l1, (d,), (dd, beta))
+    return make(D.run(K.smooth_l1, dd, dd.shape, beta), _smooth_l1, (d,), (dd, beta))
 
 
 @_smooth_l1.defvjp
 def _(g, needs, dd, beta):
-    return (run(K.smooth_l1_backward, g, dd, g.shape, beta),)
+    return (D.run(K.smooth_l1_backward, g, dd, g.shape, beta),)
 
 
 def mse_loss(input, target, reduction="mean"):  # noqa: A002

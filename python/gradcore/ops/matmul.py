@@ -2,7 +2,9 @@
 (csrc/kernels/matmul.cpp) that reads transposed operands in place."""
 from .. import dtypes as _dt
 from ..engine import make
-from ..registry import K, primitive, run
+from .. import dispatch as D
+from ..dispatch import K
+from ..registry import primitive
 from ..tensor import Tensor, as_tensor
 from .elementwise import _float_pair, broadcast_shape
 from .shape import expand, reshape
@@ -15,7 +17,7 @@ _gemm = primitive("gemm")
 
 def _mm(a, b, shape):
     ad, bd = a._data, b._data
-    return make(run(K.gemm, ad, bd, shape, 0, 0), _gemm, (a, b), (ad, bd))
+    return make(D.run(K.gemm, ad, bd, shape, 0, 0), _gemm, (a, b), (ad, bd))
 
 
 @_gemm.defvjp
@@ -23,10 +25,10 @@ def _(g, needs, a, b):
     da = db = None
     if needs[0]:
         shape = a.shape if (a.ndim == g.ndim) else g.shape[:1] + a.shape
-        da = run(K.gemm, g, b, shape, 0, 1)
+        da = D.run(K.gemm, g, b, shape, 0, 1)
     if needs[1]:
         shape = b.shape if (b.ndim == g.ndim) else g.shape[:1] + b.shape
-        db = run(K.gemm, a, g, shape, 1, 0)
+        db = D.run(K.gemm, a, g, shape, 1, 0)
     return da, db
 
 

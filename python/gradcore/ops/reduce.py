@@ -7,7 +7,9 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..engine import make
-from ..registry import K, primitive, run
+from .. import dispatch as D
+from ..dispatch import K
+from ..registry import primitive
 from ..tensor import Tensor, _empty, _wrap, as_tensor
 from .elementwise import _check_float, cast, maximum, minimum, mul, sub
 
@@ -66,15 +68,15 @@ def _sum_scaled(x, dim, keepdim, scale_by_count, op):
     if xd.dtype not in _dt.FLOATS:
         if scale_by_count:
             raise TypeError(f"{op}: expected a float tensor, got {xd.dtype}")
-        xi = xd if xd.dtype == _dt.int64 else run(K.cast, xd, _empty(xd.shape, _dt.int64))
-        return _wrap(run(K.sum_to, xi, keep).reshape(_out_shape(xd.shape, dims, keepdim)))
+        xi = xd if xd.dtype == _dt.int64 else D.run(K.cast, xd, _empty(xd.shape, _dt.int64))
+        return _wrap(D.run(K.sum_to, xi, keep).reshape(_out_shape(xd.shape, dims, keepdim)))
     scale = 1.0
     if scale_by_count:
         n = 1
         for d in dims:
             n *= xd.shape[d]
         scale = 1.0 / n if n else float("nan")
-    y = run(K.sum_to, xd, keep, scale)
+    y = D.run(K.sum_to, xd, keep, scale)
     if not keepdim:
         y = y.reshape(_out_shape(xd.shape, dims, False))
     return make(y, _sum, (x,), (keep, xd.shape, scale))
@@ -82,7 +84,7 @@ def _sum_scaled(x, dim, keepdim, scale_by_count, op):
 
 @_sum.defvjp
 def _(g, needs, keep, shape, scale):
-    return (run(K.sum_backward, g.reshape(keep), shape, scale),)
+    return (D.run(K.sum_backward, g.reshape(keep), shape, scale),)
 
 
 def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001
@@ -129,7 +131,7 @@ def _extreme(prim, kid, op, x, dim, keepdim):
     if any(xd.shape[d] == 0 for d in dims):  # torch allows empty inputs over non-empty dims
         raise ValueError(f"{op}: cannot reduce an empty tensor of shape {xd.shape} "
                          "(the operation has no identity)")
-    y = run(kid, xd, keep)
+    y = D.run(kid, xd, keep)
     out = y if keepdim else y.reshape(_out_shape(xd.shape, dims, False))
     if xd.dtype not in _dt.FLOATS:
         return _wrap(out)
@@ -137,8 +139,8 @@ def _extreme(prim, kid, op, x, dim, keepdim):
 
 
 def _extreme_vjp(g, needs, x, y, keep):
-    count = run(K.count_eq_to, x, y, keep)
-    return (run(K.extreme_backward, g.reshape(keep), x, y, count, x.shape),)
+    count = D.run(K.count_eq_to, x, y, keep)
+    return (D.run(K.extreme_backward, g.reshape(keep), x, y, count, x.shape),)
 
 
 _amax.defvjp(_extreme_vjp)
@@ -166,7 +168,7 @@ def _extreme_dim(prim, kid, op, x, dim, keepdim):
     if xd.ndim == 0:
         return values_indices(x, _wrap(_empty((), _dt.int64)).zero_())
     keep = _keep_shape(xd.shape, (d,))
-    v, i = run(kid, xd, keep, keep, d)
+    v, i = D.run(kid, xd, keep, keep, d)
     if not keepdim:
         shape = _out_shape(xd.shape, (d,), False)
         v, i = v.reshape(shape), i.reshape(shape)
@@ -177,7 +179,7 @@ def _extreme_dim(prim, kid, op, x, dim, keepdim):
 
 
 def _extreme_dim_vjp(g, needs, idx, keep, shape, d):
-    return (run(K.scatter_dim, g.reshape(keep), idx.reshape(keep), shape, d),)
+    return (D.run(K.scatter_dim, g.reshape(keep), idx.reshape(keep), shape, d),)
 
 
 _max_dim.defvjp(_extreme_dim_vjp)

@@ -4,7 +4,9 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..engine import make
-from ..registry import K, primitive, run
+from .. import dispatch as D
+from ..dispatch import K
+from ..registry import primitive
 from ..tensor import Tensor, _empty, _wrap, as_tensor
 from .elementwise import broadcast_shape
 
@@ -86,7 +88,7 @@ _permute = primitive("permute")
 
 def _permute_data(xd, perm):
     st = _c_strides(xd.shape)
-    return run(K.strided_copy, xd, tuple(xd.shape[p] for p in perm), 0, tuple(st[p] for p in perm))
+    return D.run(K.strided_copy, xd, tuple(xd.shape[p] for p in perm), 0, tuple(st[p] for p in perm))
 
 
 def permute(x, *dims):
@@ -143,7 +145,7 @@ def expand(x, *shape):
         raise ValueError(f"expand: shape {xs} cannot be expanded to {shape}")
     if shape == xs:
         return x
-    return make(run(K.expand, x._data, shape), _expand, (x,), ())
+    return make(D.run(K.expand, x._data, shape), _expand, (x,), ())
 
 
 @_expand.defvjp
@@ -160,7 +162,7 @@ _clone = primitive("clone")
 
 def clone(x):
     x = as_tensor(x)
-    return make(run(K.expand, x._data, x.shape), _clone, (x,), ())
+    return make(D.run(K.expand, x._data, x.shape), _clone, (x,), ())
 
 
 _clone.defvjp(lambda g, needs: (g,))
@@ -195,14 +197,14 @@ def cat(tensors, dim=0):
     offsets, off = [], 0
     for t in ts:
         offsets.append(off * st[d])
-        run(K.strided_put, t._data, out, 0, off * st[d], st)
+        D.run(K.strided_put, t._data, out, 0, off * st[d], st)
         off += t.shape[d]
     return make(out, _cat, ts, (tuple(t.shape for t in ts), tuple(offsets), st))
 
 
 @_cat.defvjp
 def _(g, needs, shapes, offsets, st):
-    return tuple(run(K.strided_copy, g, s, o, st) if nd else None
+    return tuple(D.run(K.strided_copy, g, s, o, st) if nd else None
                  for s, o, nd in zip(shapes, offsets, needs))
 
 
@@ -266,7 +268,7 @@ def getitem(x, idx):
     else:
         offset = (v.__array_interface__["data"][0] - xd.__array_interface__["data"][0]) // item
         strides = tuple(s // item for s in v.strides)
-    y = run(K.strided_copy, xd, v.shape, offset, strides)
+    y = D.run(K.strided_copy, xd, v.shape, offset, strides)
     if xd.dtype not in _dt.FLOATS:
         return _wrap(y)
     return make(y, _slice, (x,), (xd.shape, offset, strides))
@@ -275,8 +277,8 @@ def getitem(x, idx):
 @_slice.defvjp
 def _(g, needs, shape, offset, strides):
     dx = _empty(shape, g.dtype)
-    run(K.fill, dx, 0.0)
-    return (run(K.strided_put, g, dx, 0, offset, strides),)
+    D.run(K.fill, dx, 0.0)
+    return (D.run(K.strided_put, g, dx, 0, offset, strides),)
 
 
 def _gather_rows(x, adv):
@@ -313,7 +315,7 @@ def _gather_rows(x, adv):
     for n in lead:
         rows *= n
     xr = xd.reshape((rows,) + xd.shape[k:])
-    y = run(K.index_select0, xr, flat, flat.shape + xd.shape[k:])
+    y = D.run(K.index_select0, xr, flat, flat.shape + xd.shape[k:])
     if xd.dtype not in _dt.FLOATS:
         return _wrap(y)
     return make(y, _gather, (x,), (flat, xr.shape, xd.shape))
@@ -321,4 +323,4 @@ def _gather_rows(x, adv):
 
 @_gather.defvjp
 def _(g, needs, flat, rows_shape, shape):
-    return (run(K.index_add0, g, flat, rows_shape).reshape(shape),)
+    return (D.run(K.index_add0, g, flat, rows_shape).reshape(shape),)

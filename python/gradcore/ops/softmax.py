@@ -8,7 +8,9 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..engine import make
-from ..registry import K, primitive, run
+from .. import dispatch as D
+from ..dispatch import K
+from ..registry import primitive
 from ..tensor import Tensor, as_tensor
 from .elementwise import _check_float, cast
 from .reduce import _keep_shape, _out_shape, norm_dims, reduce_dims
@@ -32,25 +34,25 @@ def _prepare(op, x, dim, dtype):
 def softmax(x, dim=-1, dtype=None):
     """exp(x) / sum(exp(x)) along ``dim``. Shapes: any -> same. A slice of all -inf gives nan."""
     x, d = _prepare("softmax", x, dim, dtype)
-    y = run(K.softmax, x._data, x._data.shape, d)
+    y = D.run(K.softmax, x._data, x._data.shape, d)
     return make(y, _softmax, (x,), (y, d))
 
 
 @_softmax.defvjp
 def _(g, needs, y, d):
-    return (run(K.softmax_backward, g, y, g.shape, d),)
+    return (D.run(K.softmax_backward, g, y, g.shape, d),)
 
 
 def log_softmax(x, dim=-1, dtype=None):
     """x - logsumexp(x, dim, keepdim=True). Shapes: any -> same."""
     x, d = _prepare("log_softmax", x, dim, dtype)
-    y = run(K.log_softmax, x._data, x._data.shape, d)
+    y = D.run(K.log_softmax, x._data, x._data.shape, d)
     return make(y, _log_softmax, (x,), (y, d))
 
 
 @_log_softmax.defvjp
 def _(g, needs, y, d):
-    return (run(K.log_softmax_backward, g, y, g.shape, d),)
+    return (D.run(K.log_softmax_backward, g, y, g.shape, d),)
 
 
 def logsumexp(x, dim=None, keepdim=False):
@@ -72,11 +74,11 @@ def logsumexp(x, dim=None, keepdim=False):
             kept = tuple(j for j in range(nd) if j not in dims)
             src = _permute_data(xd, kept + dims)
             d0, d1 = len(kept), nd
-    y = run(K.logsumexp, src, keep, d0, d1)
+    y = D.run(K.logsumexp, src, keep, d0, d1)
     out = y if keepdim else y.reshape(_out_shape(xd.shape, dims, False))
     return make(out, _logsumexp, (x,), (xd, y, keep))
 
 
 @_logsumexp.defvjp
 def _(g, needs, x, y, keep):
-    return (run(K.logsumexp_backward, g.reshape(keep), x, y, x.shape),)
+    return (D.run(K.logsumexp_backward, g.reshape(keep), x, y, x.shape),)

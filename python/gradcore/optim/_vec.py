@@ -3,7 +3,8 @@ kernel (flat_pack, vaxpby, vdot, vnorm in csrc/kernels/optim.cpp); only scalars 
 to Python as floats."""
 import math
 
-from ..registry import K, run
+from .. import dispatch as D
+from ..dispatch import K
 from ..tensor import _empty, _wrap, zeros
 from .optimizer import _MAX_TENSORS
 
@@ -18,7 +19,7 @@ def _pack(flat, arrays, mode, alpha=1.0):
     for c in range(0, len(arrays), step):
         chunk = arrays[c:c + step]
         n = sum(a.size for a in chunk)
-        run(K.flat_pack, flat[off:off + n], *chunk, mode, alpha)
+        D.run(K.flat_pack, flat[off:off + n], *chunk, mode, alpha)
         off += n
 
 
@@ -53,14 +54,14 @@ def add_to_params_(params, alpha, flat):
 
 def axpby_(y, a, x, b=1.0):
     """y = a*x + b*y in place; returns y."""
-    run(K.vaxpby, y._data, x._data, float(a), float(b))
+    D.run(K.vaxpby, y._data, x._data, float(a), float(b))
     return y
 
 
 def scaled(x, a):
     """A new vector a*x (``scaled(x, 1.0)`` clones, ``scaled(x, -1.0)`` negates)."""
     y = _empty(x.shape, x.dtype)
-    run(K.vaxpby, y, x._data, float(a), 0.0)
+    D.run(K.vaxpby, y, x._data, float(a), 0.0)
     return _wrap(y)
 
 
@@ -70,16 +71,16 @@ def copy_(y, x):
 
 
 def dot(a, b):
-    return run(K.vdot, a._data, b._data, ()).item()
+    return D.run(K.vdot, a._data, b._data, ()).item()
 
 
 def amax_abs(x):
-    return run(K.vnorm, x._data, (), math.inf).item()
+    return D.run(K.vnorm, x._data, (), math.inf).item()
 
 
 def asum(x):
-    return run(K.vnorm, x._data, (), 1.0).item()
+    return D.run(K.vnorm, x._data, (), 1.0).item()
 
 
 def norm2(x):
-    return run(K.vnorm, x._data, (), 2.0).item()
+    return D.run(K.vnorm, x._data, (), 2.0).item()

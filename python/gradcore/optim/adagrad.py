@@ -1,17 +1,18 @@
 """Adagrad (torch.optim.Adagrad), one fused kernel call per parameter group."""
-from ..registry import K
+from ..dispatch import K
 from ..tensor import full_like
 from .optimizer import Optimizer, _check_options, _columns, _fused
 
 
-def adagrad_(params, grads, state_sums, state_steps, *, lr, weight_decay, lr_decay, eps):
+def adagrad_(params, grads, state_sums, state_steps, *, lr, weight_decay, lr_decay, eps,
+             hyper=None):
     """Functional Adagrad: ONE fused kernel call updates every parameter and its sum in place;
     ``state_steps`` are 0-d float64 tensors the kernel increments."""
     if not (len(grads) == len(state_sums) == len(state_steps) == len(params)):
         raise ValueError("adagrad_: params, grads, state_sums and state_steps must have one "
                          "entry per parameter")
-    _fused(K.adagrad_step, list(zip(params, grads, state_sums, state_steps)),
-           (lr, lr_decay, weight_decay, eps))
+    _fused(K.adagrad_step, hyper if hyper is not None else (lr, lr_decay, weight_decay, eps),
+           list(zip(params, grads, state_sums, state_steps)), ())
 
 
 class Adagrad(Optimizer):
@@ -28,6 +29,7 @@ class Adagrad(Optimizer):
     """
 
     _shaped_state = ("sum",)
+    _hyper_layout = (("lr", None), ("lr_decay", None), ("weight_decay", None), ("eps", None))
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
                  initial_accumulator_value=0.0, eps=1e-10, maximize=False):
@@ -52,4 +54,5 @@ class Adagrad(Optimizer):
 
     def _update(self, g, params, states):
         adagrad_(params, [p.grad for p in params], *_columns(states, "sum", "step"), lr=g["lr"],
-                 weight_decay=g["weight_decay"], lr_decay=g["lr_decay"], eps=g["eps"])
+                 weight_decay=g["weight_decay"], lr_decay=g["lr_decay"], eps=g["eps"],
+                 hyper=g.hyper)

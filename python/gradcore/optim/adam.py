@@ -1,14 +1,15 @@
 """Adam and AdamW (torch.optim.Adam / AdamW), one fused kernel call per parameter group."""
-from ..registry import K
+from ..dispatch import K
 from .optimizer import Optimizer, _check, _check_options, _columns, _fused
 
 
 def adam_(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, amsgrad,
-          beta1, beta2, lr, weight_decay, eps, decoupled_weight_decay=False):
+          beta1, beta2, lr, weight_decay, eps, decoupled_weight_decay=False, hyper=None):
     """Functional Adam: ONE fused kernel call updates every parameter and its state in place.
 
     Every list has one entry per parameter (``max_exp_avg_sqs`` only with ``amsgrad``);
-    ``state_steps`` are 0-d float64 tensors, incremented by the kernel before the update.
+    ``state_steps`` are 0-d float64 tensors, incremented by the kernel before the update;
+    ``hyper`` (a group's ``ParamGroup.hyper``) replaces the five numbers when given.
     """
     lists = [grads, exp_avgs, exp_avg_sqs, state_steps] + ([max_exp_avg_sqs] if amsgrad else [])
     if any(len(x) != len(params) for x in lists):
@@ -18,8 +19,8 @@ def adam_(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *,
         tuples = list(zip(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps))
     else:
         tuples = list(zip(params, grads, exp_avgs, exp_avg_sqs, state_steps))
-    _fused(K.adam_step, tuples,
-           (lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled_weight_decay))
+    _fused(K.adam_step, hyper if hyper is not None else (lr, beta1, beta2, eps, weight_decay),
+           tuples, (amsgrad, decoupled_weight_decay))
 
 
 def adamw_(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, **kw):
@@ -44,6 +45,7 @@ class Adam(Optimizer):
     """
 
     _shaped_state = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    _hyper_layout = (("lr", None), ("betas", 0), ("betas", 1), ("eps", None), ("weight_decay", None))
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
@@ -67,7 +69,7 @@ class Adam(Optimizer):
               *_columns(states, "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "step"),
               amsgrad=g["amsgrad"], beta1=g["betas"][0], beta2=g["betas"][1], lr=g["lr"],
               weight_decay=g["weight_decay"], eps=g["eps"],
-              decoupled_weight_decay=g.get("decoupled_weight_decay", False))
+              decoupled_weight_decay=g.get("decoupled_weight_decay", False), hyper=g.hyper)
 
 
 class AdamW(Adam):

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import dtypes as _dt
-from ..registry import run
+from .. import dispatch as D
 from ..tensor import Tensor, tensor, zeros, zeros_like
 
 # run_variadic in csrc/bind/module.cpp takes at most this many tensors per call.
@@ -23,16 +23,64 @@ def _arr(x):
     return x._data if isinstance(x, Tensor) else x
 
 
-def _fused(kernel, tuples, attrs, fresh=None):
+def _hyper_array(values):
+    """A (n,) float64 array holding ``values`` (a group's hyperparameters)."""
+    h = D.empty((len(values),), _dt.CODE[_dt.float64])
+    h[:] = values
+    return h
+
+
+class ParamGroup(dict):
+    """A parameter group: a dict, as torch's, whose numeric options also live in ``hyper``, a
+    float64 array the fused kernels read when they run (not attributes baked into the call).
+    Setting ``group['lr']`` (as schedulers do) writes it through, so a recorded step replays
+    with the values of the moment. ``layout`` names the options in kernel order:
+    ``(key, None)`` for a number, ``(key, i)`` for element i of a tuple (``betas``)."""
+
+    def __init__(self, d, layout):
+        super().__init__(d)
+        self.layout = layout
+        self.hyper = _hyper_array([0.0] * len(layout)) if layout else None
+        self._sync()
+
+    def _sync(self):
+        for i, (key, j) in enumerate(self.layout):
+            v = self.get(key)
+            if v is not None:
+                self.hyper[i] = float(v if j is None else v[j])
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        if any(key == k for k, _ in self.layout):
+            self._sync()
+
+    def update(self, *args, **kwargs):
+        super().update(*args, **kwargs)
+        self._sync()
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def __reduce__(self):
+        return dict, (dict(self),)
+
+
+def _fused(kernel, hyper, tuples, attrs, fresh=None):
     """Run the variadic in-place ``kernel`` over every tuple of tensors in ONE call.
 
-    ``tuples``: one sequence of tensors per parameter; ``attrs``: the kernel's numbers.
+    ``hyper``: the group's hyperparameter array (or a tuple of numbers, made into one);
+    ``tuples``: one sequence of tensors per parameter; ``attrs``: the kernel's structural
+    flags (amsgrad, nesterov, ...).
     ``fresh`` (SGD): one bool per tuple; fresh tuples go first and their count is appended to
     ``attrs``. More than one call happens only when the tuples mix dtypes (the kernel takes one
     dtype) or exceed the binding's limit of _MAX_TENSORS tensors.
     """
     if not tuples:
         return
+    if not hasattr(hyper, "__array_interface__"):
+        hyper = _hyper_array(hyper)
     by_dtype = {}
     for i, tup in enumerate(tuples):
         by_dtype.setdefault(_arr(tup[0]).dtype, []).append(i)
@@ -44,7 +92,7 @@ def _fused(kernel, tuples, attrs, fresh=None):
             chunk = idx[c:c + per_call]
             arrays = [_arr(x) for i in chunk for x in tuples[i]]
             extra = (sum(1 for i in chunk if fresh[i]),) if fresh is not None else ()
-            run(kernel, *arrays, *attrs, *extra)
+            D.run(kernel, hyper, *arrays, *attrs, *extra)
 
 
 def _step_tensor(value=0.0):
@@ -88,6 +136,7 @@ class Optimizer:
     """
 
     _shaped_state = ()
+    _hyper_layout = ()   # the options a fused kernel reads from ParamGroup.hyper, in order
 
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
@@ -133,7 +182,7 @@ class Optimizer:
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")
-        group = dict(param_group)
+        group = ParamGroup(param_group, self._hyper_layout)
         group["params"] = params
         for k, v in self.defaults.items():
             if v is required and k not in group:

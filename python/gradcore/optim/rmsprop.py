@@ -1,10 +1,10 @@
 """RMSprop (torch.optim.RMSprop): plain, centered, with momentum, one fused call per group."""
-from ..registry import K
+from ..dispatch import K
 from .optimizer import Optimizer, _check_options, _columns, _fused
 
 
 def rmsprop_(params, grads, square_avgs, grad_avgs, momentum_buffer_list, state_steps, *, lr,
-             alpha, eps, weight_decay, momentum, centered):
+             alpha, eps, weight_decay, momentum, centered, hyper=None):
     """Functional RMSprop: ONE fused kernel call updates every parameter and its state in place.
     ``grad_avgs`` are used only when ``centered``, ``momentum_buffer_list`` only when
     ``momentum > 0``; ``state_steps`` are 0-d float64 tensors the kernel increments."""
@@ -20,7 +20,8 @@ def rmsprop_(params, grads, square_avgs, grad_avgs, momentum_buffer_list, state_
         if centered:
             t.append(grad_avgs[i])
         tuples.append(t)
-    _fused(K.rmsprop_step, tuples, (lr, alpha, eps, weight_decay, momentum, centered))
+    _fused(K.rmsprop_step, hyper if hyper is not None else (lr, alpha, eps, weight_decay, momentum),
+           tuples, (centered,))
 
 
 class RMSprop(Optimizer):
@@ -39,6 +40,8 @@ class RMSprop(Optimizer):
     """
 
     _shaped_state = ("square_avg", "momentum_buffer", "grad_avg")
+    _hyper_layout = (("lr", None), ("alpha", None), ("eps", None), ("weight_decay", None),
+                     ("momentum", None))
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, maximize=False):
@@ -57,4 +60,4 @@ class RMSprop(Optimizer):
         rmsprop_(params, [p.grad for p in params],
                  *_columns(states, "square_avg", "grad_avg", "momentum_buffer", "step"),
                  lr=g["lr"], alpha=g["alpha"], eps=g["eps"], weight_decay=g["weight_decay"],
-                 momentum=g["momentum"], centered=g["centered"])
+                 momentum=g["momentum"], centered=g["centered"], hyper=g.hyper)

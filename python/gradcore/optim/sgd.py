@@ -1,11 +1,11 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay (torch.optim.SGD)."""
-from ..registry import K
+from ..dispatch import K
 from ..tensor import zeros_like
 from .optimizer import Optimizer, _check, _check_options, _fused
 
 
 def sgd_(params, grads, momentum_buffer_list, *, lr, momentum=0.0, dampening=0.0,
-         weight_decay=0.0, nesterov=False):
+         weight_decay=0.0, nesterov=False, hyper=None):
     """Functional SGD: ONE fused kernel call updates every parameter in place.
 
     ``momentum_buffer_list`` holds one buffer per parameter, or None where there is none yet:
@@ -16,15 +16,15 @@ def sgd_(params, grads, momentum_buffer_list, *, lr, momentum=0.0, dampening=0.0
         raise ValueError(f"sgd_: got {len(params)} params, {len(grads)} grads and "
                          f"{len(momentum_buffer_list)} momentum buffers")
     if not momentum:
-        _fused(K.sgd_step, list(zip(params, grads)),
-               (lr, 0.0, dampening, weight_decay, nesterov, 0))
+        _fused(K.sgd_step, hyper if hyper is not None else (lr, 0.0, dampening, weight_decay),
+               list(zip(params, grads)), (nesterov, 0))
         return
     fresh = [b is None for b in momentum_buffer_list]
     for i, p in enumerate(params):
         if fresh[i]:
             momentum_buffer_list[i] = zeros_like(p)
-    _fused(K.sgd_step, list(zip(params, grads, momentum_buffer_list)),
-           (lr, momentum, dampening, weight_decay, nesterov), fresh=fresh)
+    _fused(K.sgd_step, hyper if hyper is not None else (lr, momentum, dampening, weight_decay),
+           list(zip(params, grads, momentum_buffer_list)), (nesterov,), fresh=fresh)
 
 
 class SGD(Optimizer):
@@ -43,6 +43,7 @@ class SGD(Optimizer):
     """
 
     _shaped_state = ("momentum_buffer",)
+    _hyper_layout = (("lr", None), ("momentum", None), ("dampening", None), ("weight_decay", None))
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, maximize=False):
@@ -59,7 +60,8 @@ class SGD(Optimizer):
         # No lazily created state: a missing momentum buffer is made by sgd_ (b = g, t = 1).
         bufs = [s.get("momentum_buffer") for s in states]
         sgd_(params, [p.grad for p in params], bufs, lr=g["lr"], momentum=g["momentum"],
-             dampening=g["dampening"], weight_decay=g["weight_decay"], nesterov=g["nesterov"])
+             dampening=g["dampening"], weight_decay=g["weight_decay"], nesterov=g["nesterov"],
+             hyper=g.hyper)
         if g["momentum"]:
             for p, b in zip(params, bufs):
                 self.state.setdefault(p, {})["momentum_buffer"] = b

@@ -1,2 +1,0 @@
-// conv kernels: see docs/ARCHITECTURE.md.
-#include "core/registry.h"
