@@ -1,18 +1,27 @@
-"""Reverse-mode engine: graph nodes, grad mode, and the iterative backward pass.
+"""Reverse-mode engine: graph nodes, grad mode, the iterative backward pass and its hooks.
 
 A Node is created by ``make`` when an op's output needs a gradient. It keeps the primitive's
 rule, its parents (a Node, a leaf Tensor, or None per input), the input shapes (to undo
 broadcasting) and the tensors the forward saved. ``backward`` orders nodes by consumer counts
 (Kahn's algorithm, no recursion), runs each rule once with its summed output gradient, sums
 gradients back to input shapes in ONE place (``_unbroadcast``), and frees saved buffers.
+
+Backward runs in phases with hook points, as torch's: a node's tensor hooks
+(``register_hook``, ``retain_grad``) see its summed gradient before its rule runs;
+``node_hooks`` see every rule's input gradients after it ran; a leaf's gradient is delivered
+(its tensor hooks, accumulation into ``.grad``, then its post-accumulate hooks) as soon as its
+last contribution has arrived, so an allreduce can start while backward goes on.
+This module also binds the autograd half of ``Tensor`` (backward, hooks, retain_grad).
 """
 import threading
+import weakref
 
 import numpy as _np
 
 from . import dispatch as D
 from .dispatch import K
 from .dtypes import CODE
+from .tensor import Tensor, as_tensor, full
 
 
 class _GradMode(threading.local):
@@ -24,7 +33,7 @@ grad_mode = _GradMode()
 
 
 class Node:
-    __slots__ = ("prim", "parents", "needs", "shapes", "saved", "g", "pending")
+    __slots__ = ("prim", "parents", "needs", "shapes", "saved", "g", "pending", "hooks", "site")
 
     def __init__(self, prim, parents, needs, shapes, saved):
         self.prim = prim
@@ -34,6 +43,8 @@ class Node:
         self.saved = saved
         self.pending = None   # consumer count, only during a backward pass
         self.g = None         # summed output gradient, only during a backward pass
+        self.hooks = None     # tensor hooks on the output's gradient (register_hook)
+        self.site = site_hook() if site_hook else None  # where it was made (profiler, anomaly)
 
     def name(self):
         return self.prim.name
@@ -46,7 +57,11 @@ def is_grad_enabled():
     return grad_mode.enabled
 
 
-Tensor = None  # set by tensor.py (which imports this module) once the class exists
+# ``site_hook()`` (when set) labels each new Node with where it was created; ``node_hooks``
+# are called as ``fn(node, grad_out, in_grads)`` after every backward rule. Both are empty
+# unless a profiler, anomaly detection or a gradient monitor is active.
+site_hook = None
+node_hooks = []
 
 
 def make(data, prim, inputs, saved):
@@ -106,13 +121,13 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
 
     With ``inputs=None`` gradients accumulate into leaves' ``.grad``; otherwise the gradients of
     ``inputs`` are returned (a list, None where unreachable) and ``.grad`` is left alone.
-    Per-node bookkeeping lives in the nodes' ``g`` / ``pending`` slots, not in dicts.
+    Per-node bookkeeping lives in the nodes' ``g`` / ``pending`` slots; leaves' in dicts.
     """
-    leaf_grads = {}     # id(leaf or wanted tensor) -> (tensor, gradient)
+    got = {}            # id(leaf or wanted tensor) -> (tensor, summed gradient so far)
     want = None if inputs is None else {id(t._node) if t._node is not None else id(t): t
                                         for t in inputs}
-    # 1. Find every node reachable from the roots and count its consumers.
-    stack = []
+    # 1. Find every node reachable from the roots; count the consumers of nodes and leaves.
+    stack, leaf_pending = [], {}
     for r in roots:
         n = r._node
         if n is not None and n.pending is None:
@@ -123,22 +138,27 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
     found = list(stack)
     while stack:
         for p in stack.pop().parents:
-            if p is not None and type(p) is Node:
+            if p is None:
+                continue
+            if type(p) is Node:
                 if p.pending is None:
                     p.pending, p.g = 1, None
                     stack.append(p)
                     found.append(p)
                 else:
                     p.pending += 1
+            else:
+                leaf_pending[id(p)] = leaf_pending.get(id(p), 0) + 1
+    deliver = _Delivery(seeds, want is None)
     for r, s in zip(roots, seeds):
         n = r._node
         if n is None:
             if r.requires_grad:
                 k = id(r)
-                leaf_grads[k] = (r, s if k not in leaf_grads else _add(leaf_grads[k][1], s))
+                got[k] = (r, s if k not in got else _add(got[k][1], s))
         else:
             n.g = s if n.g is None else _add(n.g, s)
-    # 2. Run rules in reverse topological order.
+    # 2. Run rules in reverse topological order; deliver each leaf when it is complete.
     ready = [n for n in found if n.pending == 0]
     try:
         while ready:
@@ -147,9 +167,11 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
             saved = n.saved
             if saved is _FREED:
                 raise RuntimeError(_FREED_MSG)
+            if n.hooks and g is not None:
+                g = _run_tensor_hooks(n.hooks, g)
             if want is not None and id(n) in want:
                 t = want[id(n)]
-                leaf_grads[id(t)] = (t, g)
+                got[id(t)] = (t, g)
             if not retain_graph:
                 n.saved = _FREED
             if g is not None:
@@ -160,6 +182,8 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
                 if len(in_grads) != len(n.parents):
                     raise RuntimeError(f"backward rule of '{n.prim.name}' returned "
                                        f"{len(in_grads)} gradients for {len(n.parents)} inputs")
+                for h in node_hooks:
+                    h(n, g, in_grads)
             else:
                 in_grads = (None,) * len(n.parents)
             for p, gi, shape in zip(n.parents, in_grads, n.shapes):
@@ -173,34 +197,72 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
                     p.pending -= 1
                     if p.pending == 0:
                         ready.append(p)
-                elif gi is not None:
-                    k = id(p)
-                    leaf_grads[k] = (p, gi) if k not in leaf_grads else (p, _add(leaf_grads[k][1], gi))
+                    continue
+                k = id(p)
+                if gi is not None:
+                    got[k] = (p, gi) if k not in got else (p, _add(got[k][1], gi))
+                leaf_pending[k] -= 1
+                if leaf_pending[k] == 0 and want is None and k in got:
+                    deliver(*got.pop(k))
     finally:
         for n in found:
             n.pending = n.g = None
-    # 3. Deliver.
+    # 3. Deliver what is left (leaves that were roots), or return the wanted gradients.
     if want is not None:
         out = []
         for t in inputs:
-            e = leaf_grads.get(id(t))
-            out.append(None if e is None else _wrap_grad(e[1], t))
+            e = got.get(id(t))
+            g = None if e is None else e[1]
+            if g is not None and t._node is None and getattr(t, "_hooks", None):
+                g = _run_tensor_hooks(t._hooks, g)
+            out.append(None if g is None else _wrap_grad(g, t))
         return out
-    # A gradient buffer may reach two leaves (add passes g to both; reshape makes views of
-    # it) or be the caller's seed: copy it then, so that in-place updates of one .grad
-    # (accumulation, clipping, zero_) never show up in another.
-    handed = {id(_owner(s)) for s in seeds}
-    for t, g in leaf_grads.values():
+    for t, g in got.values():
+        deliver(t, g)
+    return None
+
+
+class _Delivery:
+    """Hands a leaf its finished gradient: tensor hooks, then ``.grad`` (a new tensor, or
+    accumulated into the existing one), then post-accumulate hooks.
+
+    A gradient buffer may reach two leaves (add passes g to both; reshape makes views of it)
+    or be the caller's seed: it is copied then, so that in-place updates of one .grad
+    (accumulation, clipping, zero_) never show up in another."""
+
+    __slots__ = ("handed",)
+
+    def __init__(self, seeds, active):
+        self.handed = {id(_owner(s)) for s in seeds} if active else None
+
+    def __call__(self, t, g):
+        hooks = getattr(t, "_hooks", None)
+        if hooks:
+            g = _run_tensor_hooks(hooks, g)
         if t.grad is None:
             key = id(_owner(g))
-            if key in handed:
+            if key in self.handed:
                 g = D.run(K.expand, g, g.shape)
                 key = id(g)
-            handed.add(key)
+            self.handed.add(key)
             t.grad = _wrap_grad(g, t)
         else:
             D.run(K.accumulate, g, t.grad._data)
-    return None
+        for h in tuple(getattr(t, "_post_hooks", None) or ()):
+            h(t)
+
+
+def _run_tensor_hooks(hooks, g):
+    """Each hook gets the gradient as a Tensor and may return a replacement."""
+    for h in tuple(hooks):
+        r = h(_wrap_grad(g, None))
+        if r is not None:
+            r = as_tensor(r)
+            if r.shape != g.shape:
+                raise RuntimeError(f"hook {h!r} returned a gradient of shape {r.shape}, "
+                                   f"expected {g.shape}")
+            g = r._data if r._data.dtype == g.dtype else D.run(K.cast, r._data, _empty_like(g))
+    return g
 
 
 def _owner(a):
@@ -210,7 +272,7 @@ def _owner(a):
 
 
 def _wrap_grad(g, t):
-    if g.dtype != t._data.dtype:
+    if t is not None and g.dtype != t._data.dtype:
         g = D.run(K.cast, g, _empty_like(t._data))
     out = Tensor.__new__(Tensor)
     out._data = g
@@ -229,3 +291,102 @@ _FREED_MSG = ("Trying to backward through the graph a second time (or directly a
               "tensors after they have already been freed). Saved intermediate values of the "
               "graph are freed when you call .backward() or autograd.grad(). Specify "
               "retain_graph=True if you need to backward through the graph a second time.")
+
+
+# ---- the autograd half of Tensor ---------------------------------------------------------------
+class RemovableHandle:
+    """Returned by the hook registrations; ``remove()`` unregisters (idempotent)."""
+
+    __slots__ = ("_list", "_fn")
+
+    def __init__(self, lst, fn):
+        self._list, self._fn = lst, fn
+
+    def remove(self):
+        if self._fn in self._list:
+            self._list.remove(self._fn)
+
+
+def _backward_method(self, gradient=None, retain_graph=False):
+    """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
+    if not self.requires_grad:
+        raise RuntimeError("element 0 of tensors does not require grad and does not have "
+                           "a grad_fn")
+    if gradient is None:
+        if self._data.size != 1:
+            raise RuntimeError("grad can be implicitly created only for scalar outputs; "
+                               f"pass gradient= for a tensor of shape {self.shape}")
+        seed = full(self.shape, 1.0, dtype=self.dtype)._data
+    else:
+        seed = as_tensor(gradient, dtype=self.dtype)._data
+        if seed.shape != self.shape:
+            raise ValueError(f"backward: gradient shape {seed.shape} does not match "
+                             f"tensor shape {self.shape}")
+    backward([self], [seed], retain_graph=retain_graph)
+
+
+def _register_hook(self, hook):
+    """``hook(grad) -> Tensor or None`` runs when this tensor's gradient has been computed;
+    a returned tensor replaces the gradient (as torch). Returns a handle with ``remove()``."""
+    if not self.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if self._node is not None:
+        if self._node.hooks is None:
+            self._node.hooks = []
+        lst = self._node.hooks
+    else:
+        if getattr(self, "_hooks", None) is None:
+            self._hooks = []
+        lst = self._hooks
+    lst.append(hook)
+    return RemovableHandle(lst, hook)
+
+
+def _register_post_accumulate_grad_hook(self, hook):
+    """``hook(tensor)`` runs right after this leaf's ``.grad`` was accumulated in a backward
+    pass, as soon as its last contribution arrived (as torch)."""
+    if self._node is not None:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+    if not self.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if getattr(self, "_post_hooks", None) is None:
+        self._post_hooks = []
+    self._post_hooks.append(hook)
+    return RemovableHandle(self._post_hooks, hook)
+
+
+class _Retain:
+    """The hook behind ``retain_grad``: keeps a non-leaf's gradient in its ``.grad``."""
+
+    __slots__ = ("ref",)
+
+    def __init__(self, t):
+        self.ref = weakref.ref(t)
+
+    def __call__(self, g):
+        t = self.ref()
+        if t is not None:
+            if t.grad is None:
+                t.grad = _wrap_grad(D.run(K.expand, g._data, g.shape), None)
+            else:
+                D.run(K.accumulate, g._data, t.grad._data)
+
+
+def _retain_grad(self):
+    """Populate ``.grad`` for this non-leaf tensor during backward (a no-op on leaves)."""
+    if not self.requires_grad:
+        raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+    if self._node is not None and not _retains(self):
+        _register_hook(self, _Retain(self))
+
+
+def _retains(self):
+    n = self._node
+    return n is not None and any(type(h) is _Retain and h.ref() is self for h in n.hooks or ())
+
+
+Tensor.backward = _backward_method
+Tensor.register_hook = _register_hook
+Tensor.register_post_accumulate_grad_hook = _register_post_accumulate_grad_hook
+Tensor.retain_grad = _retain_grad
+Tensor.retains_grad = property(_retains)

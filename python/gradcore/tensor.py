@@ -3,8 +3,6 @@ shared with the user's numpy array) plus its place in the autograd graph."""
 import numpy as np
 
 from . import dtypes as _dt
-from . import engine as _engine
-from .engine import backward as _backward
 from . import dispatch as D
 from .dispatch import K
 
@@ -17,7 +15,7 @@ class Tensor:
     tensor([2., 4.])
     """
 
-    __slots__ = ("_data", "grad", "_node", "requires_grad", "__weakref__")
+    __slots__ = ("_data", "grad", "_node", "requires_grad", "_hooks", "_post_hooks", "__weakref__")
     __array_priority__ = 1000  # numpy defers to Tensor's reflected operators
 
     def __init__(self, data, dtype=None, requires_grad=False):
@@ -122,23 +120,6 @@ class Tensor:
         return int(self.item())
 
     # ---- autograd -----------------------------------------------------------------------
-    def backward(self, gradient=None, retain_graph=False):
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
-        if not self.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have "
-                               "a grad_fn")
-        if gradient is None:
-            if self._data.size != 1:
-                raise RuntimeError("grad can be implicitly created only for scalar outputs; "
-                                   f"pass gradient= for a tensor of shape {self.shape}")
-            seed = full(self.shape, 1.0, dtype=self.dtype)._data
-        else:
-            seed = as_tensor(gradient, dtype=self.dtype)._data
-            if seed.shape != self.shape:
-                raise ValueError(f"backward: gradient shape {seed.shape} does not match "
-                                 f"tensor shape {self.shape}")
-        _backward([self], [seed], retain_graph=retain_graph)
-
     def detach(self):
         return _wrap(self._data)
 
@@ -150,9 +131,6 @@ class Tensor:
             raise RuntimeError("you can only change requires_grad flags of leaf variables")
         self.requires_grad = requires_grad
         return self
-
-    def retain_grad(self):
-        raise NotImplementedError("retain_grad: use gc.autograd.grad(out, [t]) instead")
 
     def zero_(self):
         D.run(K.fill, self._data, 0.0)
@@ -198,9 +176,6 @@ class Tensor:
 
     def cpu(self):
         return self
-
-
-_engine.Tensor = Tensor
 
 
 def _wrap(data, requires_grad=False):
