@@ -19,19 +19,14 @@ from .tensor import (Tensor, tensor, from_numpy, as_tensor, empty, zeros, ones, 
                      manual_seed, get_rng_state, set_rng_state, randn, rand, randint, randperm)
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
 from . import autograd
-from .ops.elementwise import (add, sub, mul, div, pow, maximum, minimum, neg, exp, log, sqrt,
-                              abs, sin, cos, rsqrt, square, lt, le, gt, ge, eq, ne, where)
-from .ops.activation import relu, leaky_relu, sigmoid, tanh, gelu, softplus, clamp, clip
-from .ops.reduce import sum, mean, var, std, amax, amin, max, min, argmax, argmin
-from .ops.shape import (reshape, view, flatten, unsqueeze, squeeze, permute, transpose, t,
-                        expand, broadcast_to, clone, cat, stack)
-from .ops.matmul import matmul, mm, bmm, dot
-from .ops.softmax import softmax, log_softmax, logsumexp
-from . import _methods  # noqa: F401  (binds operators and methods onto Tensor)
+from . import engine as _engine  # noqa: F401  (binds backward and hooks onto Tensor)
+from . import ops as _ops
+from . import _methods  # noqa: F401  (binds every op's methods and operators onto Tensor)
+
+globals().update(_ops.public.functions())  # gc.add, gc.relu, ... (declared in gradcore.ops)
 
 __version__ = _C.config()["version"]
 
-subtract, multiply, divide, concat, concatenate = sub, mul, div, cat, cat
 
 
 def get_num_threads():

@@ -140,6 +140,16 @@ class Tensor:
         D.run(K.fill, self._data, float(value))
         return self
 
+    def uniform_(self, from_=0.0, to=1.0):
+        """Fill in place with U(from_, to) from the global generator."""
+        D.run(K.uniform, self._data, low=float(from_), high=float(to))
+        return self
+
+    def normal_(self, mean=0.0, std=1.0):
+        """Fill in place with N(mean, std^2) from the global generator."""
+        D.run(K.normal, self._data, mean=float(mean), std=float(std))
+        return self
+
     def copy_(self, src):
         src = as_tensor(src)
         if src.shape != self.shape:
@@ -149,27 +159,6 @@ class Tensor:
         else:
             D.run(K.expand, src._data, self._data)
         return self
-
-    # ---- dtype conversion -------------------------------------------------------------
-    def to(self, dtype):
-        from .ops.elementwise import cast
-        return cast(self, _dt.canonical(dtype))
-
-    def float(self):
-        return self.to(_dt.float32)
-
-    def double(self):
-        return self.to(_dt.float64)
-
-    def long(self):
-        return self.to(_dt.int64)
-
-    def bool(self):
-        return self.to(_dt.bool_)
-
-    def clone(self):
-        from .ops.shape import clone
-        return clone(self)
 
     def contiguous(self):
         return self

@@ -11,9 +11,7 @@ import warnings
 import numpy as np
 
 from .. import dtypes as _dt
-from .. import dispatch as D
-from ..dispatch import K
-from ..tensor import Tensor, _empty, as_tensor
+from ..tensor import Tensor, as_tensor, empty
 
 
 def _data(tensor, op):
@@ -67,19 +65,19 @@ def _calculate_correct_fan(tensor, mode):
 
 def uniform_(tensor, a=0.0, b=1.0):
     """Fill with U(a, b)."""
-    D.run(K.uniform, _data(tensor, "uniform_"), float(a), float(b))
-    return tensor
+    _data(tensor, "uniform_")
+    return tensor.uniform_(a, b)
 
 
 def normal_(tensor, mean=0.0, std=1.0):
     """Fill with N(mean, std^2)."""
-    D.run(K.normal, _data(tensor, "normal_"), float(mean), float(std))
-    return tensor
+    _data(tensor, "normal_")
+    return tensor.normal_(mean, std)
 
 
 def constant_(tensor, val):
-    D.run(K.fill, _data(tensor, "constant_"), float(val))
-    return tensor
+    _data(tensor, "constant_")
+    return tensor.fill_(val)
 
 
 def zeros_(tensor):
@@ -95,11 +93,7 @@ def eye_(tensor):
     d = _data(tensor, "eye_")
     if d.ndim != 2:
         raise ValueError(f"eye_: only 2-D tensors are supported, got shape {d.shape}")
-    D.run(K.fill, d, 0.0)
-    n = min(d.shape)
-    if n:  # the diagonal is a strided view of stride cols + 1
-        D.run(K.strided_put, np.ones(n, dtype=d.dtype), d, 0, 0, (d.shape[1] + 1,))
-    return tensor
+    return tensor.copy_(as_tensor(np.eye(*d.shape, dtype=d.dtype)))
 
 
 def xavier_uniform_(tensor, gain=1.0):
@@ -149,8 +143,7 @@ def orthogonal_(tensor, gain=1.0):
     if d.size == 0:
         return tensor
     rows, cols = d.shape[0], d.size // d.shape[0]
-    flat = _empty((rows, cols), _dt.float64)
-    D.run(K.normal, flat, 0.0, 1.0)
+    flat = empty(rows, cols, dtype=_dt.float64).normal_().numpy()
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)
@@ -166,14 +159,13 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
     d = _data(tensor, "trunc_normal_")
     if not a < b:
         raise ValueError(f"trunc_normal_: need a < b, got a={a}, b={b}")
-    buf = _empty((max(d.size, 1),), d.dtype)
+    buf = empty(max(d.size, 1), dtype=d.dtype)
     out = d.reshape(-1)
     todo = np.arange(d.size)
     for _ in range(1000):
         if not todo.size:
             break
-        D.run(K.normal, buf, float(mean), float(std))
-        vals = buf[:todo.size]
+        vals = buf.normal_(mean, std).numpy()[:todo.size]
         ok = (vals >= a) & (vals <= b)
         out[todo[ok]] = vals[ok]
         todo = todo[~ok]

@@ -10,9 +10,8 @@ import itertools
 import numpy as np
 
 from .. import dtypes as _dt
-from .. import dispatch as D
-from ..dispatch import K
-from ..tensor import Tensor, _empty, as_tensor
+from ..ops.elementwise import cast
+from ..tensor import Tensor, as_tensor
 from .parameter import Parameter
 
 
@@ -303,7 +302,7 @@ class Module:
                 if set_to_none:
                     p.grad = None
                 else:
-                    D.run(K.fill, p.grad._data, 0.0)
+                    p.grad.zero_()
 
     # ---- state dict -----------------------------------------------------------------------
     def _state_items(self, prefix=""):
@@ -379,7 +378,7 @@ class Module:
 
         def convert(t):
             if t is not None and t._data.dtype in _dt.FLOATS and t._data.dtype != d:
-                t._data = D.run(K.cast, t._data, _empty(t._data.shape, d))
+                t._data = cast(t.detach(), d)._data
 
         for m in self.modules():
             for p in m._parameters.values():

@@ -1,8 +1,6 @@
 """Embedding: a lookup table of learned vectors."""
 from .. import dtypes as _dt
-from .. import dispatch as D
-from ..dispatch import K
-from ..tensor import empty
+from ..tensor import _wrap, empty
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -44,7 +42,7 @@ class Embedding(Module):
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            D.run(K.fill, self.weight._data[self.padding_idx], 0.0)
+            _wrap(self.weight._data[self.padding_idx]).zero_()
 
     def forward(self, input):  # noqa: A002
         return F.embedding(input, self.weight, self.padding_idx)

@@ -1,1 +1,5 @@
-"""Differentiable ops, one module per kernel family (mirrors csrc/kernels/)."""
+"""Differentiable ops, one module per kernel family (mirrors csrc/kernels/). Importing this
+package declares every op's public names in ``public.EXPORTS``."""
+from . import public  # noqa: F401
+from . import (activation, dropout, elementwise, embedding, linear, loss, matmul,  # noqa: F401
+               reduce, shape, softmax)

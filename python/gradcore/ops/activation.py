@@ -1,5 +1,6 @@
 """Activations: relu, leaky_relu, sigmoid, tanh, gelu, softplus, clamp.
 Kernels: csrc/kernels/activation.cpp (forward and backward adjacent)."""
+from .public import public
 from ..engine import make
 from .. import dispatch as D
 from ..dispatch import K
@@ -37,34 +38,42 @@ _softplus = _activation("softplus", False)       # dx = g*sigmoid(beta*x) below 
 _clamp = _activation("clamp", False)             # dx = g*[min <= x <= max]
 
 
-def relu(x):
+@public(method=True, functional=True)
+def relu(x, inplace=False):
+    """max(x, 0). ``inplace`` is accepted for torch compatibility; the result is a new tensor."""
     return _relu(x)
 
 
-def leaky_relu(x, negative_slope=0.01):
+@public(method=True, functional=True)
+def leaky_relu(x, negative_slope=0.01, inplace=False):
     return _leaky_relu(x, float(negative_slope))
 
 
+@public(method=True, functional=True)
 def sigmoid(x):
     return _sigmoid(x)
 
 
+@public(method=True, functional=True)
 def tanh(x):
     return _tanh(x)
 
 
+@public(method=True, functional=True)
 def gelu(x, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return _gelu(x) if approximate == "none" else _gelu_tanh(x)
 
 
+@public(method=True, functional=True)
 def softplus(x, beta=1.0, threshold=20.0):
     if beta == 0:
         raise ValueError("softplus: beta must be non-zero")
     return _softplus(x, float(beta), float(threshold))
 
 
+@public(method=["clamp", "clip"], aliases=("clip",))
 def clamp(x, min=None, max=None):  # noqa: A002
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
@@ -72,4 +81,3 @@ def clamp(x, min=None, max=None):  # noqa: A002
     return _clamp(x, nan if min is None else float(min), nan if max is None else float(max))
 
 
-clip = clamp

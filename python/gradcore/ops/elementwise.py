@@ -4,8 +4,9 @@ import math
 
 import numpy as np
 
+from .public import public
 from .. import dtypes as _dt
-from ..engine import make
+from ..engine import grad_mode, make
 from .. import dispatch as D
 from ..dispatch import K
 from ..registry import primitive
@@ -60,6 +61,18 @@ def _check_float(op, x):
 _cast = primitive("cast")
 
 
+def _to(self, *args, dtype=None, **kwargs):
+    """``t.to(dtype)`` (as torch; ``to("cpu")``/devices come with the parity work)."""
+    d = dtype if dtype is not None else (args[0] if args else None)
+    if d is None or (isinstance(d, str) and d == "cpu"):
+        return self
+    return cast(self, _dt.canonical(d))
+
+
+@public(function=False, method=[("to", _to), ("float", lambda t: cast(t, _dt.float32)),
+                                ("double", lambda t: cast(t, _dt.float64)),
+                                ("long", lambda t: cast(t, _dt.int64)),
+                                ("bool", lambda t: cast(t, _dt.bool_))])
 def cast(x, dtype):
     x = as_tensor(x)
     if x._data.dtype == dtype:
@@ -162,6 +175,7 @@ def _(g, needs, x, p):
     return (D.run(K.pow_scalar_backward, g, x, g.shape, p),)
 
 
+@public(method=True, operators=("__add__",), reflected=("__radd__",))
 def add(a, b, alpha=1):
     if alpha != 1:
         b = mul(b, alpha)
@@ -172,6 +186,7 @@ def add(a, b, alpha=1):
     return _binary(_add, K.add, "add", a, b)
 
 
+@public(method=True, aliases=("subtract",), operators=("__sub__",), reflected=("__rsub__",))
 def sub(a, b, alpha=1):
     if alpha != 1:
         b = mul(b, alpha)
@@ -182,6 +197,7 @@ def sub(a, b, alpha=1):
     return _binary(_sub, K.sub, "sub", a, b)
 
 
+@public(method=True, aliases=("multiply",), operators=("__mul__",), reflected=("__rmul__",))
 def mul(a, b):
     if isinstance(b, _SCALARS):
         return affine(as_tensor(a), float(b), 0.0, "mul")
@@ -190,6 +206,7 @@ def mul(a, b):
     return _binary(_mul, K.mul, "mul", a, b)
 
 
+@public(method=True, aliases=("divide",), operators=("__truediv__",), reflected=("__rtruediv__",))
 def div(a, b):
     if isinstance(b, _SCALARS) and b != 0:
         return affine(as_tensor(a), 1.0 / float(b), 0.0, "div")
@@ -206,6 +223,7 @@ def _scalar_like(t, v):
     return _wrap(np.asarray(v, dtype=d))
 
 
+@public(method=True, operators=("__pow__",), reflected=("__rpow__",))
 def pow(a, b):  # noqa: A001
     if isinstance(b, _SCALARS):
         return _pow_by_scalar(as_tensor(a), float(b))
@@ -214,18 +232,21 @@ def pow(a, b):  # noqa: A001
     return _binary(_pow, K.pow, "pow", a, b)
 
 
+@public(method=True)
 def maximum(a, b):
     if isinstance(b, _SCALARS):
         b = _scalar_like(a, b)
     return _binary(_maximum, K.maximum, "maximum", a, b)
 
 
+@public(method=True)
 def minimum(a, b):
     if isinstance(b, _SCALARS):
         b = _scalar_like(a, b)
     return _binary(_minimum, K.minimum, "minimum", a, b)
 
 
+@public(method=True, operators=("__neg__",))
 def neg(x):
     return affine(as_tensor(x), -1.0, 0.0, "neg")
 
@@ -246,11 +267,17 @@ def _compare(kid, op, a, b):
     return _wrap(D.run(kid, ad, bd, shape))
 
 
+@public(method=True, operators=("__lt__",))
 def lt(a, b): return _compare(K.lt, "lt", a, b)          # noqa: E704
+@public(method=True, operators=("__le__",))
 def le(a, b): return _compare(K.le, "le", a, b)          # noqa: E704
+@public(method=True, operators=("__gt__",))
 def gt(a, b): return _compare(K.gt, "gt", a, b)          # noqa: E704
+@public(method=True, operators=("__ge__",))
 def ge(a, b): return _compare(K.ge, "ge", a, b)          # noqa: E704
+@public(method=True, operators=("__eq__",))
 def eq(a, b): return _compare(K.eq, "eq", a, b)          # noqa: E704
+@public(method=True, operators=("__ne__",))
 def ne(a, b): return _compare(K.ne, "ne", a, b)          # noqa: E704
 
 
@@ -258,6 +285,7 @@ def ne(a, b): return _compare(K.ne, "ne", a, b)          # noqa: E704
 _where = primitive("where")
 
 
+@public(method=[("where", lambda self, cond, other: where(cond, self, other))])
 def where(cond, a, b):
     cond = as_tensor(cond)
     if cond._data.dtype != _dt.bool_:
@@ -306,6 +334,7 @@ def _unary_prim(name, save_output):
         return make(y, prim, (x,), (y if save_output else xd,))
 
     fwd.__name__ = name
+    public(fwd, method=True, operators=("__abs__",) if name == "abs" else ())
     return prim, fwd
 
 
@@ -324,9 +353,57 @@ _sin.defvjp(lambda g, needs, x: (D.run(K.sin_backward, g, x, g.shape),))    # dx
 _cos.defvjp(lambda g, needs, x: (D.run(K.cos_backward, g, x, g.shape),))    # dx = -g*sin(x)
 
 
+@public(method=True)
 def rsqrt(x):
     return pow(x, -0.5)
 
 
+@public(method=True)
 def square(x):
     return pow(x, 2.0)
+
+
+# ---- in place: x.add_(y), x.mul_(c), ... (the result is written into x's storage) ------------
+def _check_inplace(op, x):
+    if x.requires_grad and grad_mode.enabled:
+        if x._node is None:
+            raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an "
+                               "in-place operation; wrap the update in gc.no_grad()")
+        raise RuntimeError(f"{op}: in-place operations on tensors that are part of a graph are "
+                           "not supported; use the out-of-place op")
+    _check_float(op, x)
+
+
+def _inplace_binary(op, kid, alpha_beta):
+    """x.op_(other): a scalar goes through affine(alpha, beta) = alpha_beta(c), a tensor
+    (broadcast to x's shape, cast to its dtype) through kernel ``kid`` with out = x."""
+    def method(self, other):
+        _check_inplace(op, self)
+        xd = self._data
+        if isinstance(other, _SCALARS):
+            a, b = alpha_beta(float(other))
+            D.run(K.affine, xd, xd, alpha=a, beta=b)
+            return self
+        od = as_tensor(other, dtype=xd.dtype)._data
+        if broadcast_shape(op, xd.shape, od.shape) != xd.shape:
+            raise ValueError(f"{op}: output with shape {xd.shape} doesn't match the broadcast "
+                             f"shape {broadcast_shape(op, xd.shape, od.shape)}")
+        D.run(kid, xd, od, xd)
+        return self
+    method.__name__ = op
+    return method
+
+
+def _clamp_(self, min=None, max=None):  # noqa: A002
+    _check_inplace("clamp_", self)
+    nan = float("nan")
+    D.run(K.clamp, self._data, self._data, min=nan if min is None else float(min),
+          max=nan if max is None else float(max))
+    return self
+
+
+public(_inplace_binary("add_", K.add, lambda c: (1.0, c)), function=False, method=True)
+public(_inplace_binary("sub_", K.sub, lambda c: (1.0, -c)), function=False, method=True)
+public(_inplace_binary("mul_", K.mul, lambda c: (c, 0.0)), function=False, method=True)
+public(_inplace_binary("div_", K.div, lambda c: (1.0 / c, 0.0)), function=False, method=True)
+public(_clamp_, function=False, method=["clamp_", "clip_"])

@@ -4,6 +4,7 @@ which reads W transposed in place, so no transpose copy is made in forward or ba
     forward:  Y = gemm(X, W, transB) ; Y += b           (X: (M, in) = x's leading dims folded)
     backward: dX = gemm(G, W)  dW = gemm(G, X, transA)  db = sum over rows of G
 """
+from .public import public
 from .. import dtypes as _dt
 from ..engine import make
 from .. import dispatch as D
@@ -14,6 +15,7 @@ from ..tensor import Tensor, as_tensor
 _linear = primitive("linear")
 
 
+@public(function=False, functional=True)
 def linear(input, weight, bias=None):  # noqa: A002
     """Shapes: input (..., in), weight (out, in), bias (out,) -> (..., out); float32/float64.
     Grad:   dinput = g @ W, dweight = g^T @ input, dbias = g summed over the leading dims."""

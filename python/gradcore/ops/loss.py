@@ -5,6 +5,7 @@ Fused kernels (csrc/kernels/loss.cpp): cross_entropy (log-softmax + NLL in one p
 on probabilities and on logits, smooth L1. mse_loss, l1_loss, huber_loss and l1_penalty are
 composites of differentiable ops. Class weights and targets never get gradients.
 """
+from .public import public
 from .. import dtypes as _dt
 from ..engine import make
 from .. import dispatch as D
@@ -70,6 +71,7 @@ def _run_checked(*args):
 _ce, _ce_soft = primitive("cross_entropy"), primitive("cross_entropy_soft")
 
 
+@public(function=False, functional=True)
 def cross_entropy(input, target, weight=None, ignore_index=-100,  # noqa: A002
                   reduction="mean", label_smoothing=0.0):
     """Softmax cross-entropy, fused (one kernel forward, one backward).
@@ -119,6 +121,7 @@ def _(g, needs, xd, yd, wd, lse, wsum, eps, red):
 _nll = primitive("nll_loss")
 
 
+@public(function=False, functional=True)
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  # noqa: A002
     """Negative log-likelihood of log-probabilities. Shapes as cross_entropy (index targets).
     loss_i = -w_t x[i, t];  'mean' divides by sum of w_t over non-ignored targets.
@@ -149,6 +152,7 @@ def _same_shape(op, x, y):
         raise ValueError(f"{op}: target size {y.shape} must be the same as input size {x.shape}")
 
 
+@public(function=False, functional=True)
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa: A002
     """loss = -w (y log p + (1-y) log(1-p)), each log clamped at -100 (as torch).
     Shapes: input p in [0, 1] and target y the same shape; weight broadcasts to them.
@@ -170,6 +174,7 @@ def _(g, needs, pd, yd):
             D.run(K.bce_backward, g, pd, yd, g.shape, 1) if needs[1] else None)
 
 
+@public(function=False, functional=True)
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",  # noqa: A002
                                      pos_weight=None):
     """Sigmoid + binary cross-entropy, stable for any logit x:
@@ -214,18 +219,21 @@ def _(g, needs, dd, beta):
     return (D.run(K.smooth_l1_backward, g, dd, g.shape, beta),)
 
 
+@public(function=False, functional=True)
 def mse_loss(input, target, reduction="mean"):  # noqa: A002
     """loss = (x - y)^2, broadcast as torch.  Grad: dx = 2 (x - y) g."""
     red = _reduction("mse_loss", reduction)
     return _reduce(pow(sub(input, target), 2.0), red)
 
 
+@public(function=False, functional=True)
 def l1_loss(input, target, reduction="mean"):  # noqa: A002
     """loss = |x - y|.  Grad: dx = sign(x - y) g (0 at a tie, as torch)."""
     red = _reduction("l1_loss", reduction)
     return _reduce(abs(sub(input, target)), red)
 
 
+@public(function=False, functional=True)
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):  # noqa: A002
     """d = x - y: loss = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta (beta = 0: L1).
     Grad: dx = g d / beta inside, g sign(d) outside."""
@@ -235,6 +243,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):  # noqa: A002
     return _reduce(_smooth_l1_of(sub(input, target), float(beta)), red)
 
 
+@public(function=False, functional=True)
 def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
     """loss = 0.5 d^2 if |d| < delta else delta (|d| - 0.5 delta) = delta * smooth_l1(beta=delta)."""
     red = _reduction("huber_loss", reduction)
@@ -244,6 +253,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
     return _reduce(affine(_smooth_l1_of(sub(input, target), delta), delta, 0.0), red)
 
 
+@public(function=False, functional=True)
 def l1_penalty(params):
     """Plain sum of |p| over all parameters (the caller scales it): a 0-d tensor."""
     total = None

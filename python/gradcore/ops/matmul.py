@@ -1,5 +1,6 @@
 """matmul: 1-D, 2-D and batched with broadcast batch dims, on one gemm kernel
 (csrc/kernels/matmul.cpp) that reads transposed operands in place."""
+from .public import public
 from .. import dtypes as _dt
 from ..engine import make
 from .. import dispatch as D
@@ -36,6 +37,7 @@ def _shape_error(a, b, why):
     return ValueError(f"matmul: {a} @ {b}: {why}")
 
 
+@public(method=True, operators=("__matmul__",), reflected=("__rmatmul__",))
 def matmul(a, b):
     """Matrix product with torch's rules for 1-D and batched operands.
     Shapes: (..., M, K) @ (..., K, N) -> (..., M, N) with the batch dims broadcast."""
@@ -79,6 +81,7 @@ def matmul(a, b):
     return y if y.shape == out else reshape(y, out)
 
 
+@public(method=True)
 def mm(a, b):
     a, b = as_tensor(a), as_tensor(b)
     if a.ndim != 2 or b.ndim != 2:
@@ -86,6 +89,7 @@ def mm(a, b):
     return matmul(a, b)
 
 
+@public(method=True)
 def bmm(a, b):
     a, b = as_tensor(a), as_tensor(b)
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
@@ -93,6 +97,7 @@ def bmm(a, b):
     return matmul(a, b)
 
 
+@public(method=True)
 def dot(a, b):
     a, b = as_tensor(a), as_tensor(b)
     if a.ndim != 1 or b.ndim != 1:

@@ -5,6 +5,7 @@ import collections
 
 import numpy as np
 
+from .public import public
 from .. import dtypes as _dt
 from ..engine import make
 from .. import dispatch as D
@@ -87,18 +88,21 @@ def _(g, needs, keep, shape, scale):
     return (D.run(K.sum_backward, g.reshape(keep), shape, scale),)
 
 
+@public(method=True)
 def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001
     if dtype is not None:
         x = cast(as_tensor(x), _dt.canonical(dtype))
     return _sum_scaled(x, dim, keepdim, False, "sum")
 
 
+@public(method=True)
 def mean(x, dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         x = cast(as_tensor(x), _dt.canonical(dtype))
     return _sum_scaled(x, dim, keepdim, True, "mean")
 
 
+@public(method=True)
 def var(x, dim=None, unbiased=True, keepdim=False, correction=None):
     """Variance; ``correction`` (torch's newer name) overrides ``unbiased``."""
     x = as_tensor(x)
@@ -113,6 +117,7 @@ def var(x, dim=None, unbiased=True, keepdim=False, correction=None):
     return mul(ss, 1.0 / (n - c) if n - c > 0 else float("nan"))
 
 
+@public(method=True)
 def std(x, dim=None, unbiased=True, keepdim=False, correction=None):
     from .elementwise import sqrt
     return sqrt(var(x, dim, unbiased, keepdim, correction))
@@ -147,10 +152,12 @@ _amax.defvjp(_extreme_vjp)
 _amin.defvjp(_extreme_vjp)
 
 
+@public(method=True)
 def amax(x, dim=None, keepdim=False):
     return _extreme(_amax, K.amax_to, "amax", x, dim, keepdim)
 
 
+@public(method=True)
 def amin(x, dim=None, keepdim=False):
     return _extreme(_amin, K.amin_to, "amin", x, dim, keepdim)
 
@@ -186,6 +193,7 @@ _max_dim.defvjp(_extreme_dim_vjp)
 _min_dim.defvjp(_extreme_dim_vjp)
 
 
+@public(method=True)
 def max(x, dim=None, keepdim=False):  # noqa: A001
     """max(x) -> 0-d tensor; max(x, dim) -> (values, indices); max(x, other) -> maximum."""
     if dim is None:
@@ -197,6 +205,7 @@ def max(x, dim=None, keepdim=False):  # noqa: A001
     return _extreme_dim(_max_dim, K.max_dim, "max", x, dim, keepdim)
 
 
+@public(method=True)
 def min(x, dim=None, keepdim=False):  # noqa: A001
     if dim is None:
         return _extreme(_amin, K.amin_to, "min", x, None, False)
@@ -207,6 +216,7 @@ def min(x, dim=None, keepdim=False):  # noqa: A001
     return _extreme_dim(_min_dim, K.min_dim, "min", x, dim, keepdim)
 
 
+@public(method=True)
 def argmax(x, dim=None, keepdim=False):
     x = as_tensor(x)
     if dim is None:
@@ -214,6 +224,7 @@ def argmax(x, dim=None, keepdim=False):
     return _extreme_dim(_max_dim, K.max_dim, "argmax", x.detach(), dim, keepdim)[1]
 
 
+@public(method=True)
 def argmin(x, dim=None, keepdim=False):
     x = as_tensor(x)
     if dim is None:

@@ -2,6 +2,7 @@
 indexing (basic slices and integer-array gathers). Kernels: csrc/kernels/shape.cpp."""
 import numpy as np
 
+from .public import public
 from .. import dtypes as _dt
 from ..engine import make
 from .. import dispatch as D
@@ -31,6 +32,7 @@ def _c_strides(shape):
 _reshape = primitive("reshape")
 
 
+@public(method=["reshape", "view"], aliases=("view",))
 def reshape(x, *shape):
     x = x if type(x) is Tensor else as_tensor(x)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -51,9 +53,9 @@ def _(g, needs, shape):
     return (g.reshape(shape),)
 
 
-view = reshape
 
 
+@public(method=True)
 def flatten(x, start_dim=0, end_dim=-1):
     x = as_tensor(x)
     if x.ndim == 0:
@@ -68,12 +70,14 @@ def flatten(x, start_dim=0, end_dim=-1):
     return reshape(x, sh[:s] + (n,) + sh[e + 1:])
 
 
+@public(method=True)
 def unsqueeze(x, dim):
     x = as_tensor(x)
     d = _norm_dim("unsqueeze", dim, x.ndim + 1)
     return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
 
 
+@public(method=True)
 def squeeze(x, dim=None):
     x = as_tensor(x)
     if dim is None:
@@ -91,6 +95,7 @@ def _permute_data(xd, perm):
     return D.run(K.strided_copy, xd, tuple(xd.shape[p] for p in perm), 0, tuple(st[p] for p in perm))
 
 
+@public(method=True)
 def permute(x, *dims):
     x = x if type(x) is Tensor else as_tensor(x)
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
@@ -112,6 +117,7 @@ def _(g, needs, perm):
     return (_permute_data(g, inv),)
 
 
+@public(method=True)
 def transpose(x, dim0, dim1):
     x = as_tensor(x)
     nd = x.ndim
@@ -123,6 +129,7 @@ def transpose(x, dim0, dim1):
     return permute(x, perm)
 
 
+@public(method=True)
 def t(x):
     x = as_tensor(x)
     return x if x.ndim < 2 else permute(x, tuple(reversed(range(x.ndim))))
@@ -132,6 +139,7 @@ def t(x):
 _expand = primitive("expand")
 
 
+@public(method=True)
 def expand(x, *shape):
     x = x if type(x) is Tensor else as_tensor(x)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -153,6 +161,7 @@ def _(g, needs):
     return (g,)
 
 
+@public()
 def broadcast_to(x, shape):
     return expand(x, shape)
 
@@ -160,6 +169,7 @@ def broadcast_to(x, shape):
 _clone = primitive("clone")
 
 
+@public(method=True)
 def clone(x):
     x = as_tensor(x)
     return make(D.run(K.expand, x._data, x.shape), _clone, (x,), ())
@@ -172,6 +182,7 @@ _clone.defvjp(lambda g, needs: (g,))
 _cat = primitive("cat")
 
 
+@public(aliases=("concat", "concatenate"))
 def cat(tensors, dim=0):
     ts = [as_tensor(t) for t in tensors]
     if not ts:
@@ -208,6 +219,7 @@ def _(g, needs, shapes, offsets, st):
                  for s, o, nd in zip(shapes, offsets, needs))
 
 
+@public()
 def stack(tensors, dim=0):
     ts = [as_tensor(t) for t in tensors]
     if not ts:
@@ -235,6 +247,7 @@ def _is_advanced(i):
     return isinstance(i, (list, np.ndarray, Tensor)) and not isinstance(i, bool)
 
 
+@public(function=False, operators=("__getitem__",))
 def getitem(x, idx):
     """x[idx]: ints, slices, None and Ellipsis (a strided copy), or integer arrays / bool masks
     on the leading dims (a row gather). Differentiable."""

@@ -6,6 +6,7 @@ Kernels: csrc/kernels/softmax.cpp. Backward rules:
 """
 import numpy as np
 
+from .public import public
 from .. import dtypes as _dt
 from ..engine import make
 from .. import dispatch as D
@@ -31,6 +32,7 @@ def _prepare(op, x, dim, dtype):
     return x, d
 
 
+@public(method=True)
 def softmax(x, dim=-1, dtype=None):
     """exp(x) / sum(exp(x)) along ``dim``. Shapes: any -> same. A slice of all -inf gives nan."""
     x, d = _prepare("softmax", x, dim, dtype)
@@ -43,6 +45,7 @@ def _(g, needs, y, d):
     return (D.run(K.softmax_backward, g, y, g.shape, d),)
 
 
+@public(method=True)
 def log_softmax(x, dim=-1, dtype=None):
     """x - logsumexp(x, dim, keepdim=True). Shapes: any -> same."""
     x, d = _prepare("log_softmax", x, dim, dtype)
@@ -55,6 +58,7 @@ def _(g, needs, y, d):
     return (D.run(K.log_softmax_backward, g, y, g.shape, d),)
 
 
+@public(method=True)
 def logsumexp(x, dim=None, keepdim=False):
     """log(sum(exp(x))) over ``dim`` (int, tuple, or None for every dim), as torch: -inf for
     slices of all -inf or empty slices, +inf when a slice holds +inf."""
