@@ -59,3 +59,4 @@ from . import data, train  # noqa: E402
 from .serialization import save, load  # noqa: E402
 from . import nn  # noqa: E402
 from . import optim  # noqa: E402
+from . import profiler  # noqa: E402

@@ -57,10 +57,12 @@ def is_grad_enabled():
     return grad_mode.enabled
 
 
-# ``site_hook()`` (when set) labels each new Node with where it was created; ``node_hooks``
-# are called as ``fn(node, grad_out, in_grads)`` after every backward rule. Both are empty
-# unless a profiler, anomaly detection or a gradient monitor is active.
+# ``site_hook()`` (when set) labels each new Node with where it was created;
+# ``pre_node_hooks`` run as ``fn(node)`` before a node's rule, ``node_hooks`` as
+# ``fn(node, grad_out, in_grads)`` after it and after its gradients were routed to the inputs.
+# All are empty unless a profiler, anomaly detection or a gradient monitor is active.
 site_hook = None
+pre_node_hooks = []
 node_hooks = []
 
 
@@ -178,12 +180,12 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
                 rule = n.prim.vjp
                 if rule is None:
                     raise RuntimeError(f"no backward rule for '{n.prim.name}'")
+                for h in pre_node_hooks:
+                    h(n)
                 in_grads = rule(g, n.needs, *saved)
                 if len(in_grads) != len(n.parents):
                     raise RuntimeError(f"backward rule of '{n.prim.name}' returned "
                                        f"{len(in_grads)} gradients for {len(n.parents)} inputs")
-                for h in node_hooks:
-                    h(n, g, in_grads)
             else:
                 in_grads = (None,) * len(n.parents)
             for p, gi, shape in zip(n.parents, in_grads, n.shapes):
@@ -204,6 +206,9 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
                 leaf_pending[k] -= 1
                 if leaf_pending[k] == 0 and want is None and k in got:
                     deliver(*got.pop(k))
+            if node_hooks and g is not None:
+                for h in node_hooks:
+                    h(n, g, in_grads)
     finally:
         for n in found:
             n.pending = n.g = None

@@ -90,6 +90,8 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         d = self.__dict__
+        if _global_pre_hooks or _global_hooks:
+            return self._call_with_global_hooks(args, kwargs)
         if d["_forward_pre_hooks"]:
             for hook in list(d["_forward_pre_hooks"].values()):
                 res = hook(self, args)
@@ -101,6 +103,35 @@ class Module:
                 res = hook(self, args, out)
                 if res is not None:
                     out = res
+        return out
+
+    def _call_with_global_hooks(self, args, kwargs):
+        """``__call__`` while global module hooks are registered (profiler, monitors)."""
+        for hook in list(_global_pre_hooks.values()):
+            res = hook(self, args)
+            if res is not None:
+                args = res if isinstance(res, tuple) else (res,)
+        out, ok = None, False
+        try:
+            d = self.__dict__
+            if d["_forward_pre_hooks"]:
+                for hook in list(d["_forward_pre_hooks"].values()):
+                    res = hook(self, args)
+                    if res is not None:
+                        args = res if isinstance(res, tuple) else (res,)
+            out = self.forward(*args, **kwargs)
+            if d["_forward_hooks"]:
+                for hook in list(d["_forward_hooks"].values()):
+                    res = hook(self, args, out)
+                    if res is not None:
+                        out = res
+            ok = True
+        finally:
+            for hook, always in list(_global_hooks.values()):
+                if ok or always:
+                    res = hook(self, args, out)
+                    if ok and res is not None:
+                        out = res
         return out
 
     # ---- registration -------------------------------------------------------------------
@@ -417,3 +448,31 @@ class Module:
             else:
                 s += "\n  " + "\n  ".join(lines) + "\n"
         return s + ")"
+
+
+# ---- global module hooks (torch.nn.modules.module.register_module_forward_*hook) ----------
+_global_pre_hooks = {}
+_global_hooks = {}
+
+
+class _GlobalHandle:
+    _next = 0
+
+    def __init__(self, table, value):
+        _GlobalHandle._next += 1
+        self.id, self.table = _GlobalHandle._next, table
+        table[self.id] = value
+
+    def remove(self):
+        self.table.pop(self.id, None)
+
+
+def register_module_forward_pre_hook(hook):
+    """``hook(module, args)`` before every module's forward (may return new args)."""
+    return _GlobalHandle(_global_pre_hooks, hook)
+
+
+def register_module_forward_hook(hook, always_call=False):
+    """``hook(module, args, output)`` after every module's forward (may return a new output);
+    with ``always_call`` it also runs (output None) when the forward raised."""
+    return _GlobalHandle(_global_hooks, (hook, always_call))

@@ -8,6 +8,7 @@ is read into Python (a recorded step replays them):
 import math
 
 from .. import dtypes as _dt
+from .. import profiler as _profiler
 from ..autograd import no_grad
 from ..ops.activation import clamp
 from ..ops.elementwise import abs, add, div, maximum, ne, pow, sqrt  # noqa: A004
@@ -70,8 +71,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     returns the norm before clipping (a 0-d tensor), as torch."""
     params = _params(parameters)
     grads = [p.grad for p in params if p.grad is not None]
-    total = get_total_norm(grads, norm_type, error_if_nonfinite)
-    clip_grads_with_norm_(params, max_norm, total)
+    with _profiler.label("nn.utils.clip_grad_norm_"):
+        total = get_total_norm(grads, norm_type, error_if_nonfinite)
+        clip_grads_with_norm_(params, max_norm, total)
     return total
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 
 from .. import dtypes as _dt
+from .. import profiler as _profiler
 from .. import dispatch as D
 from ..tensor import Tensor, tensor, zeros, zeros_like
 
@@ -206,9 +207,10 @@ class Optimizer:
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._closure_loss(closure)
-        for g in self.param_groups:
-            params = [p for p in g["params"] if p.grad is not None]
-            self._update(g, params, [self._init_state(p, g) for p in params])
+        with _profiler.label(f"optim.{type(self).__name__}.step"):
+            for g in self.param_groups:
+                params = [p for p in g["params"] if p.grad is not None]
+                self._update(g, params, [self._init_state(p, g) for p in params])
         return loss
 
     def _update(self, group, params, states):
