@@ -6,6 +6,7 @@ broadcasting) and the tensors the forward saved. ``backward`` orders nodes by co
 (Kahn's algorithm, no recursion), runs each rule once with its summed output gradient, sums
 gradients back to input shapes in ONE place (``_unbroadcast``), and frees saved buffers.
 """
+import itertools
 import threading
 
 import numpy as _np
@@ -198,7 +199,23 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
             t.grad = _wrap_grad(g, t)
         else:
             run(K.accumulate, g, t.grad._data)
+        hooks = getattr(t, "_post_acc_hooks", None)
+        if hooks:
+            for fn in list(hooks.values()):
+                fn(t)
     return None
+
+
+class HookHandle:
+    """Returned by ``register_post_accumulate_grad_hook``: ``.remove()`` unregisters."""
+    _ids = itertools.count()
+
+    def __init__(self, hooks, fn):
+        self._hooks, self.id = hooks, next(HookHandle._ids)
+        hooks[self.id] = fn
+
+    def remove(self):
+        self._hooks.pop(self.id, None)
 
 
 def _owner(a):

@@ -17,7 +17,7 @@ class Tensor:
     tensor([2., 4.])
     """
 
-    __slots__ = ("_data", "grad", "_node", "requires_grad", "__weakref__")
+    __slots__ = ("_data", "grad", "_node", "requires_grad", "_post_acc_hooks", "__weakref__")
     __array_priority__ = 1000  # numpy defers to Tensor's reflected operators
 
     def __init__(self, data, dtype=None, requires_grad=False):
@@ -138,6 +138,20 @@ class Tensor:
                 raise ValueError(f"backward: gradient shape {seed.shape} does not match "
                                  f"tensor shape {self.shape}")
         _backward([self], [seed], retain_graph=retain_graph)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` during backward right after this leaf's ``.grad`` has been
+        accumulated. Returns a handle whose ``.remove()`` unregisters the hook."""
+        if self._node is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                               "tensors")
+        if not callable(hook):
+            raise TypeError(f"register_post_accumulate_grad_hook: hook must be callable, got "
+                            f"{type(hook).__name__}")
+        hooks = getattr(self, "_post_acc_hooks", None)
+        if hooks is None:
+            hooks = self._post_acc_hooks = {}
+        return _engine.HookHandle(hooks, hook)
 
     def detach(self):
         return _wrap(self._data)
