@@ -151,10 +151,58 @@ def case_collectives(out_dir):
     every = gc.distributed._comm.allgather(st)
     res["opt_state_params"] = len(st)
     res["opt_state_same"] = all(e == every[0] for e in every)
+    res.update(_hooks_in_any_order(r, n))
+    res.update(_unused_parameter(r))
     gc.distributed.barrier()
     res["world_size"], res["init"] = n, gc.distributed.is_initialized()
     if r == 0:
         _write(out_dir, "collectives.json", res)
+
+
+def _hooks_in_any_order(r, n):
+    """Gradients becoming ready in a different order on each rank (as a real engine may
+    deliver them): buckets still start in bucket order everywhere, so no deadlock, and every
+    .grad ends up as the mean."""
+    model = make_model()
+    ddp = gc.distributed.DistributedDataParallel(model, bucket_mb=0.0005)
+    params = list(model.parameters())
+    for i, p in enumerate(params):
+        p.grad = gc.full(p.shape, float(10 * r + i))
+    order = params if r == 0 else params[::-1]
+    for p in order:
+        for fn in list(p._post_acc_hooks.values()):
+            fn(p)
+    want = [10 * (n - 1) / 2 + i for i in range(len(params))]
+    ok = all(np.allclose(p.grad.numpy(), w) for p, w in zip(params, want))
+    return {"any_order_buckets": len(ddp.bucket_sizes), "any_order_mean": ok}
+
+
+def _unused_parameter(r):
+    """A parameter without a gradient: the sync stays pending, the next forward raises, and
+    finish_grad_sync() completes it (the unused parameter's gradient becomes zeros)."""
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.unused = nn.Linear(3, 2), nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.used(x)
+
+    gc.manual_seed(0)
+    model = TwoHeads()
+    ddp = gc.distributed.DistributedDataParallel(model)
+    x = gc.full((4, 3), float(r + 1))
+    ddp(x).sum().backward()
+    try:
+        ddp(x)
+        raised = None
+    except RuntimeError as e:
+        raised = str(e)
+    ddp.finish_grad_sync()
+    ddp.finish_grad_sync()   # nothing pending: a no-op
+    return {"unused_raised": raised,
+            "unused_grad_zero": bool((model.unused.weight.grad.numpy() == 0).all()),
+            "used_bias_grad": model.used.bias.grad.tolist()}
 
 
 def case_crash(out_dir):
