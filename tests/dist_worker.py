@@ -59,7 +59,7 @@ def _same_on_all_ranks(model):
 def case_equiv(out_dir, name, batch):
     ds = make_data()
     model = make_model()
-    # ~0.5 KB buckets: three buckets, so ordering and multi-request waits are exercised
+    # 0.5 KiB buckets: each parameter alone, so ordering and multi-request waits are exercised
     ddp = gc.distributed.DistributedDataParallel(model, bucket_mb=0.0005)
     loader = gc.data.DataLoader(ds, batch_size=batch,
                                 sampler=gc.data.DistributedSampler(ds, seed=SEED))

@@ -31,7 +31,8 @@ class DistributedDataParallel(Module):
     ``model.module`` is the wrapped module; state dict keys gain the ``module.`` prefix.
 
     How: the parameters are split, in reverse registration order (roughly the order backward
-    produces their gradients), into buckets of about ``bucket_mb`` MiB of one dtype. Each
+    produces their gradients), into buckets of at most ``bucket_mb`` MiB of one dtype (a larger
+    parameter gets a bucket of its own). Each
     parameter has a post-accumulate-grad hook; when every parameter of a bucket has its
     gradient, the gradients are packed into the bucket's flat buffer (the ``flat_pack``
     kernel) and a non-blocking ``MPI_Iallreduce`` (sum) starts on it, so communication
@@ -109,8 +110,9 @@ class _Sync:
         params = [p for p in module.parameters() if p.requires_grad]
         cap = int(bucket_mb * 2 ** 20)
         self.buckets, current, nbytes = [], [], 0
-        for p in reversed(params):
-            if current and (p.dtype != current[0].dtype or nbytes >= cap
+        for p in reversed(params):   # a bucket closes before the parameter that would
+            # overflow it, so a parameter larger than the cap travels alone
+            if current and (p.dtype != current[0].dtype or nbytes + p._data.nbytes > cap
                             or len(current) == _MAX_TENSORS - 1):
                 self.buckets.append(_Bucket(current))
                 current, nbytes = [], 0
