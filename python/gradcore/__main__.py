@@ -120,7 +120,7 @@ def _demo(args):
 
     out(f"gradcore demo: MLP 64-{HIDDEN}-10 (ReLU) on the 8x8 digits, standardized pixels "
           f"(train {len(y_train)} / val {len(y_val)} / test {len(y_test)})")
-    per_rank = (f" ({ranks} ranks x {train_loader.batch_size}, "
+    per_rank = (f" ({_plural(ranks, 'rank')} x {train_loader.batch_size}, "
                 f"{_plural(gc.get_num_threads(), 'thread')} each)") if dist else ""
     out(f"  {args.optimizer} lr={lr:g} with cosine annealing, batch {args.batch_size}{per_rank}, "
         f"{args.epochs} epochs, cross-entropy with label smoothing {LABEL_SMOOTHING}, "
