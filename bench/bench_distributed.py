@@ -42,6 +42,15 @@ COMPUTE_BATCHES = {"mnist_784-512-512-10": (32, 128, 512),
 RANKS, NETWORKS_GBPS, ALPHA_US = (8, 64, 512), (25, 100), 5.0
 
 
+def environment():
+    """The harness's environment record without torch (not compared here; slow to import)."""
+    cfg = gc._C.config()
+    return {"workload": "environment", "gradcore_threads": gc.get_num_threads(),
+            "gradcore_simd": cfg.get("simd_option"), "gradcore_version": cfg.get("version"),
+            "numpy_version": np.__version__, "cpu_count": os.cpu_count(),
+            "python": sys.version.split()[0], "loadavg_1min": round(os.getloadavg()[0], 2)}
+
+
 def mlp(dims):
     layers = []
     for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
@@ -84,7 +93,7 @@ def comm_main(args):
     from gradcore import distributed as dist
     comm, r, n = dist._comm, dist.rank(), dist.world_size()
     emit = H.emit if r == 0 else (lambda rec: rec)
-    env = H.environment()
+    env = environment()
     env.update(ranks=n, threads_per_rank=gc.get_num_threads(), mpi=MPI.Get_library_version()
                .splitlines()[0].strip())
     emit(env)
@@ -146,7 +155,7 @@ def ddp_case(comm, emit, name, args):
 
 # ---- compute and the model (one process) ----------------------------------------------------
 def compute_main(args):
-    H.emit(H.environment())
+    H.emit(environment())
     fits = {}
     for name, dims in MODELS.items():
         gc.manual_seed(0)

@@ -254,3 +254,19 @@ def test_loader_with_sampler_state_dict_resumes():
                                                                    seed=3))
     ld2.load_state_dict(st)
     assert [b[1].tolist() for b in ld2] == rest
+
+
+@needs_mpi
+def test_bench_distributed_runs():
+    bench = os.path.join(os.path.dirname(HERE), "bench", "bench_distributed.py")
+    recs = [json.loads(line) for line in
+            _run([bench, "--quick", "--reps", "1"]).stdout.splitlines()]
+    names = {r["workload"] for r in recs}
+    assert {"allreduce_fit", "ddp_sync_mnist_784-512-512-10"} <= names
+    env = dict(os.environ, PYTHONPATH=PYDIR)
+    out = subprocess.run([sys.executable, bench, "--compute", "--quick", "--reps", "1"],
+                         capture_output=True, text=True, env=env, check=True, timeout=300).stdout
+    rows = [json.loads(line) for line in out.splitlines()]
+    model = [r for r in rows if r["workload"].startswith("model_")]
+    assert len(model) == 2 * 2 * 3 * 2   # models x networks x rank counts x speedups
+    assert all(0 < r["efficiency"] <= 1 for r in model)
