@@ -35,7 +35,22 @@ def _mpiexec():
     return None
 
 
+def _launcher_flags(mpiexec):
+    """MPICH's hydra needs no flag; Open MPI's mpirun refuses root and more ranks than cores
+    unless told."""
+    if mpiexec is None:
+        return []
+    try:
+        v = subprocess.run([mpiexec, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if "Open MPI" not in v.stdout + v.stderr:
+        return []
+    return (["--allow-run-as-root"] if os.geteuid() == 0 else []) + ["--oversubscribe"]
+
+
 MPIEXEC = _mpiexec()
+FLAGS = _launcher_flags(MPIEXEC)
 needs_mpi = pytest.mark.skipif(MPIEXEC is None, reason="the mpi extra is not installed "
                                "(pip install gradcore[mpi]: mpi4py and the mpich wheel)")
 
@@ -44,7 +59,7 @@ def _run(args, timeout=120, check=True):
     env = dict(os.environ, OMP_NUM_THREADS="1", GRADCORE_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(p for p in (PYDIR, os.environ.get("PYTHONPATH"))
                                           if p))
-    cmd = [MPIEXEC, "-n", "2", sys.executable] + args
+    cmd = [MPIEXEC, *FLAGS, "-n", "2", sys.executable] + args
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=HERE)
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}\nstdout:\n{p.stdout}\n"
