@@ -2,6 +2,8 @@
 
 ``demo`` trains an MLP on the 8x8 digits scikit-learn ships and prints the per-epoch table, a
 layer-wise gradient-norm table, and finally one line ``test accuracy: 0.981`` (held-out split).
+``mpiexec -n N python -m gradcore demo --distributed`` trains the same model data-parallel
+(gc.distributed; the batch is split across the ranks; rank 0 prints).
 """
 import argparse
 import os
@@ -48,7 +50,12 @@ def _parser():
                    help="also write the training curves to this PNG (needs matplotlib)")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.add_argument("--threads", type=_positive(int), default=None,
-                   help="kernel threads (default: GRADCORE_NUM_THREADS / OMP_NUM_THREADS / all)")
+                   help="kernel threads (default: GRADCORE_NUM_THREADS / OMP_NUM_THREADS / all; "
+                        "with --distributed, the cores divided by the ranks on this machine)")
+    d.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI: run as 'mpiexec -n N python -m gradcore demo "
+                        "--distributed' (needs gradcore[mpi]); --batch-size stays the global "
+                        "batch, split across the ranks; rank 0 prints")
     b = sub.add_parser("bench", help="run the benchmark suite (bench/run_all.py)")
     b.add_argument("args", nargs=argparse.REMAINDER, help="arguments for bench/run_all.py")
     return p
@@ -57,6 +64,10 @@ def _parser():
 def demo(args):
     import gradcore as gc
     threads = gc.get_num_threads()
+    if getattr(args, "distributed", False):
+        gc.distributed.init()
+        if not args.threads:  # ranks on one machine share its cores
+            gc.set_num_threads(max(1, (os.cpu_count() or 1) // gc.distributed._local_size()))
     if args.threads:
         gc.set_num_threads(args.threads)
     try:
@@ -81,8 +92,13 @@ def _demo(args):
     mu, sd = X_train.mean(0), X_train.std(0) + 0.01
     X_train, X_val, X_test = ((a - mu) / sd for a in (X_train, X_val, X_test))
 
+    dist = getattr(args, "distributed", False)
+    ranks = gc.distributed.world_size() if dist else 1
+    out = print if not dist or gc.distributed.rank() == 0 else (lambda *a, **k: None)
     gc.manual_seed(args.seed)
     model = nn.Sequential(nn.Linear(64, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 10))
+    if dist:
+        model = gc.distributed.DistributedDataParallel(model)
     lr0, make = _OPTIMIZERS[args.optimizer]
     lr = args.lr if args.lr is not None else lr0
     opt = make(optim, model.parameters(), lr)
@@ -91,28 +107,37 @@ def _demo(args):
     def loss_fn(logits, target):
         return F.cross_entropy(logits, target, label_smoothing=LABEL_SMOOTHING)
 
-    train_loader = DataLoader(TensorDataset(X_train, y_train), batch_size=args.batch_size,
-                              shuffle=True, seed=args.seed)
+    train_set = TensorDataset(X_train, y_train)
+    if dist:  # each rank reads its shard with batch_size / ranks: the global batch is unchanged
+        sampler = gc.data.DistributedSampler(train_set, shuffle=True, seed=args.seed)
+        train_loader = DataLoader(train_set, batch_size=max(1, args.batch_size // ranks),
+                                  sampler=sampler)
+    else:
+        train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                                  seed=args.seed)
     val_loader = DataLoader(TensorDataset(X_val, y_val), batch_size=512)
     test_loader = DataLoader(TensorDataset(X_test, y_test), batch_size=512)
 
-    print(f"gradcore demo: MLP 64-{HIDDEN}-10 (ReLU) on the 8x8 digits, standardized pixels "
+    out(f"gradcore demo: MLP 64-{HIDDEN}-10 (ReLU) on the 8x8 digits, standardized pixels "
           f"(train {len(y_train)} / val {len(y_val)} / test {len(y_test)})")
-    print(f"  {args.optimizer} lr={lr:g} with cosine annealing, batch {args.batch_size}, "
-          f"{args.epochs} epochs, cross-entropy with label smoothing {LABEL_SMOOTHING}, "
-          f"seed {args.seed}, {_plural(gc.get_num_threads(), 'thread')}\n")
+    per_rank = (f" ({_plural(ranks, 'rank')} x {train_loader.batch_size}, "
+                f"{_plural(gc.get_num_threads(), 'thread')} each)") if dist else ""
+    out(f"  {args.optimizer} lr={lr:g} with cosine annealing, batch {args.batch_size}{per_rank}, "
+        f"{args.epochs} epochs, cross-entropy with label smoothing {LABEL_SMOOTHING}, "
+        f"seed {args.seed}" + ("" if dist else f", {_plural(gc.get_num_threads(), 'thread')}")
+        + "\n")
     hist = gc.train.fit(model, loss_fn, opt, train_loader, args.epochs, val_loader=val_loader,
                         scheduler=sched, progress=not args.no_progress)
-    print(hist.to_table(columns=("epoch", "loss", "accuracy", "val_accuracy", "lr",
-                                 "epoch_time")))
+    out(hist.to_table(columns=("epoch", "loss", "accuracy", "val_accuracy", "lr",
+                               "epoch_time")))
     labels = {name: f"{name} {type(m).__name__}({m.in_features}->{m.out_features})"
               for name, m in model.named_modules() if isinstance(m, nn.Linear)}
-    print("\nlayer-wise gradient norms (mean L2 norm of the layer's gradient per step):")
-    print(hist.grad_norm_table(labels=labels))
-    if args.plot:
-        print(f"\nwrote {hist.plot(args.plot)}")
+    out("\nlayer-wise gradient norms (mean L2 norm of the layer's gradient per step):")
+    out(hist.grad_norm_table(labels=labels))
+    if args.plot and out is print:
+        out(f"\nwrote {hist.plot(args.plot)}")
     test = gc.train.evaluate(model, loss_fn, test_loader)
-    print(f"\ntest accuracy: {test['accuracy']:.3f}")
+    out(f"\ntest accuracy: {test['accuracy']:.3f}")
     return 0
 
 

@@ -13,7 +13,8 @@ import numpy as np
 from . import dtypes as _dt
 from .tensor import Tensor, as_tensor, randperm
 
-__all__ = ["TensorDataset", "DataLoader", "load_digits", "make_moons", "make_spirals"]
+__all__ = ["TensorDataset", "DataLoader", "DistributedSampler", "load_digits", "make_moons",
+           "make_spirals"]
 
 
 class TensorDataset:
@@ -59,10 +60,13 @@ class DataLoader:
     numpy generator seeded once with ``seed`` (so the whole sequence of epochs is reproducible and
     independent of other random draws), or from the global gc generator (``gc.randperm``) when
     ``seed`` is None. Datasets with ``__getitems__(indices)`` (TensorDataset) are sliced in bulk;
-    others are read sample by sample and stacked.
+    others are read sample by sample and stacked. ``sampler`` (e.g. a ``DistributedSampler``,
+    or any sized iterable of indices) gives each epoch's indices instead; it excludes
+    ``shuffle=True``.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None,
+                 sampler=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
@@ -71,6 +75,13 @@ class DataLoader:
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise TypeError("DataLoader: dataset needs __len__ and __getitem__ (e.g. "
                             "gc.data.TensorDataset)")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        if sampler is not None and not (hasattr(sampler, "__iter__")
+                                        and hasattr(sampler, "__len__")):
+            raise TypeError("DataLoader: sampler must be a sized iterable of indices, got "
+                            f"{type(sampler).__name__}")
+        self.sampler = sampler
         self.dataset, self.batch_size = dataset, int(batch_size)
         self.shuffle, self.drop_last, self.seed = bool(shuffle), bool(drop_last), seed
         self._rng = np.random.default_rng(seed) if seed is not None else None
@@ -79,10 +90,15 @@ class DataLoader:
         self._resume = False
 
     def __len__(self):
-        n, b = len(self.dataset), self.batch_size
+        n, b = self._count(), self.batch_size
         return n // b if self.drop_last else math.ceil(n / b)
 
+    def _count(self):
+        return len(self.dataset) if self.sampler is None else len(self.sampler)
+
     def _draw(self, n):
+        if self.sampler is not None:
+            return np.fromiter(iter(self.sampler), np.int64, count=len(self.sampler))
         if not self.shuffle:
             return None
         self._epochs_drawn += 1
@@ -91,7 +107,7 @@ class DataLoader:
         return randperm(n).numpy()
 
     def __iter__(self):
-        n = len(self.dataset)
+        n = self._count()
         if self._resume and self._pos < len(self):
             start = self._pos  # finish the epoch a loaded state_dict was saved in
         else:
@@ -124,9 +140,10 @@ class DataLoader:
         order = state.get("order")
         if order is not None:
             order = np.asarray(order, dtype=np.int64)
-            if order.shape != (len(self.dataset),):
+            if order.shape != (self._count(),):
                 raise ValueError(f"DataLoader.load_state_dict: saved order has shape "
-                                 f"{order.shape}, the dataset has {len(self.dataset)} samples")
+                                 f"{order.shape}, the loader draws {self._count()} samples "
+                                 "per epoch")
         k = int(state["epochs_drawn"])
         if self.seed is not None:  # replay the generator to the same point
             self._rng = np.random.default_rng(self.seed)
@@ -134,6 +151,67 @@ class DataLoader:
                 self._rng.permutation(len(self.dataset))
         self._epochs_drawn, self._order = k, order
         self._pos, self._resume = int(state.get("position", 0)), True
+
+
+class DistributedSampler:
+    """Each rank's share of every epoch: the indices for ``DataLoader(..., sampler=s)``.
+
+    Every rank draws the same permutation of ``range(len(dataset))`` (numpy generator seeded
+    with ``seed + epoch``; identity order with ``shuffle=False``), pads it by repeating its
+    first indices to a multiple of ``num_replicas`` (or, with ``drop_last=True``, cuts the
+    tail), and keeps positions ``rank, rank + num_replicas, ...``: the ranks' shards are
+    disjoint and together cover the epoch. Because the shards interleave, the ranks' b-th
+    batches of size B together are exactly the b-th batch of size ``num_replicas * B`` of a
+    single process reading the same permutation. Call ``set_epoch(e)`` before each epoch
+    (``gc.train.fit`` does) or every epoch repeats epoch 0's order, as in torch.
+    ``num_replicas`` / ``rank`` default to ``gc.distributed.world_size()`` / ``rank()``
+    (1 / 0 when gc.distributed is not initialized).
+    """
+
+    def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0,
+                 drop_last=False):
+        from . import distributed as _dist
+        if num_replicas is None:
+            num_replicas = _dist.world_size() if _dist.is_initialized() else 1
+        if rank is None:
+            rank = _dist.rank() if _dist.is_initialized() else 0
+        if isinstance(num_replicas, bool) or not isinstance(num_replicas, (int, np.integer)) \
+                or num_replicas < 1:
+            raise ValueError(f"DistributedSampler: num_replicas must be a positive int, got "
+                             f"{num_replicas!r}")
+        if not isinstance(rank, (int, np.integer)) or not 0 <= rank < num_replicas:
+            raise ValueError(f"DistributedSampler: rank must be in [0, {num_replicas - 1}], "
+                             f"got {rank!r}")
+        if not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"DistributedSampler: seed must be an int, got "
+                            f"{type(seed).__name__}")
+        self.dataset, self.num_replicas, self.rank = dataset, int(num_replicas), int(rank)
+        self.shuffle, self.seed, self.drop_last, self.epoch = bool(shuffle), int(seed), \
+            bool(drop_last), 0
+        n = len(dataset)
+        if self.drop_last:
+            self.num_samples = n // self.num_replicas
+        else:
+            self.num_samples = math.ceil(n / self.num_replicas)
+        self.total_size = self.num_samples * self.num_replicas
+
+    def set_epoch(self, epoch):
+        """The epoch whose permutation the next ``iter`` yields (same on every rank)."""
+        self.epoch = int(epoch)
+
+    def __len__(self):
+        return self.num_samples
+
+    def __iter__(self):
+        n = len(self.dataset)
+        if self.shuffle:
+            idx = np.random.default_rng(self.seed + self.epoch).permutation(n).astype(np.int64)
+        else:
+            idx = np.arange(n, dtype=np.int64)
+        if self.total_size > n:    # pad by wrapping around (n may be < num_replicas)
+            idx = np.resize(idx, self.total_size)
+        idx = idx[self.rank:self.total_size:self.num_replicas]
+        return iter(idx.tolist())
 
 
 def _collate(samples):

@@ -137,5 +137,7 @@ class ModelCheckpoint(_Monitor):
         else:
             obj = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                    "epoch": epoch + 1, "monitor": self.monitor, "value": v}
-        save(obj, path)
+        from .. import distributed as dist
+        if not dist.is_initialized() or dist.rank() == 0:
+            save(obj, path)
         self.last_path = path

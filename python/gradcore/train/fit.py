@@ -28,6 +28,13 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
     ReduceLROnPlateau steps with ``val_loss`` (``loss`` without a val_loader).
     ``clip_grad_norm`` clips the total gradient L2 norm (``gc.nn.utils.clip_grad_norm_``);
     ``history.grad_norms`` records the norms before clipping. ``progress`` shows a tqdm bar.
+
+    Under ``mpiexec`` with ``gc.distributed.init()`` called, ``fit`` is collective and needs
+    no changes: the loss and metrics (train and val) are averaged over all ranks weighted by
+    their sample counts, so every rank logs and decides the same; the progress bar shows on rank
+    0 only; a loader's sampler with ``set_epoch`` (``gc.data.DistributedSampler``) gets the
+    epoch number before each epoch; a ``DistributedDataParallel`` model's gradient sync is
+    finished (``finish_grad_sync``) before the norms are read and the optimizer steps.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
@@ -51,11 +58,15 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
         cb.set_context(model, optimizer, history)
         cb.stop_training = False
     steps = len(train_loader) if hasattr(train_loader, "__len__") else None
-    bar = _bar(progress, epochs * steps if steps is not None else None)
+    bar = _bar(progress and _rank() == 0, epochs * steps if steps is not None else None)
+    finish_sync = getattr(model, "finish_grad_sync", None)
+    set_epoch = getattr(getattr(train_loader, "sampler", None), "set_epoch", None)
     _call(callbacks, "on_train_begin", {})
     try:
         for epoch in range(epochs):
             _call(callbacks, "on_epoch_begin", epoch, {})
+            if set_epoch is not None:
+                set_epoch(epoch)
             t0 = time.perf_counter()
             logs = {"lr": float(optimizer.param_groups[0]["lr"])}
             model.train()
@@ -66,6 +77,8 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
                 out = model(*inputs)
                 loss = loss_fn(out, target)
                 loss.backward()
+                if finish_sync is not None:
+                    finish_sync()
                 _grad_norms(named, gsum)
                 if clip is not None:
                     clip(params, clip_grad_norm)
@@ -106,7 +119,8 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
 
 def evaluate(model, loss_fn, loader, metrics=("accuracy",)):
     """Mean loss and metrics of ``model`` over ``loader`` in eval mode without gradients:
-    ``{'loss': ..., 'accuracy': ...}``. The model's train/eval mode is restored afterwards."""
+    ``{'loss': ..., 'accuracy': ...}``. The model's train/eval mode is restored afterwards.
+    Under ``gc.distributed`` it is collective: the means are over all ranks' samples."""
     return _evaluate(model, loss_fn, loader, _metric_fns(metrics), "")
 
 
@@ -143,6 +157,15 @@ class _Stats:
         return lv
 
     def result(self, prefix):
+        from .. import distributed as dist
+        if dist.is_initialized() and dist.world_size() > 1:  # sample-weighted over all ranks
+            import numpy as np
+            from ..tensor import from_numpy
+            keys = list(self.sums)
+            a = np.array([self.n, self.loss] + [self.sums[k] for k in keys], np.float64)
+            dist.allreduce(from_numpy(a), op="sum")   # in place, a shares the tensor's memory
+            self.n, self.loss = int(a[0]), float(a[1])
+            self.sums = {k: float(a[2 + i]) for i, k in enumerate(keys)}
         if self.n == 0:
             return {prefix + "loss": float("nan"), **{prefix + k: None for k in self.fns}}
         r = {prefix + "loss": self.loss / self.n}
@@ -207,6 +230,11 @@ def _scheduler_kind(s):
     names = {c.__name__ for c in type(s).__mro__}
     per_batch = bool(getattr(s, "per_batch", False)) or bool(names & {"OneCycleLR", "CyclicLR"})
     return per_batch, "ReduceLROnPlateau" in names
+
+
+def _rank():
+    from .. import distributed as dist
+    return dist.rank() if dist.is_initialized() else 0
 
 
 def _call(callbacks, hook, *args):
