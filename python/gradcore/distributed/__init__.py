@@ -21,7 +21,8 @@ import threading
 
 import numpy as np
 
-from ..registry import K, run
+from .. import dispatch as D
+from ..dispatch import K
 
 __all__ = ["init", "is_initialized", "rank", "world_size", "barrier", "allreduce",
            "broadcast_parameters", "broadcast_optimizer_state", "DistributedDataParallel"]
@@ -168,7 +169,7 @@ def _describe_signature(s):
 
 def _scale(flat, alpha):
     """flat *= alpha in place, on the vaxpby kernel (y = a*x + 0*y with y aliasing x)."""
-    run(K.vaxpby, flat, flat, float(alpha), 0.0)
+    D.run(K.vaxpby, flat, flat, float(alpha), 0.0)
 
 
 # ---- broadcasts -----------------------------------------------------------------------------

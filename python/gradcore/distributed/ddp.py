@@ -1,7 +1,8 @@
 """``DistributedDataParallel``: average gradients across ranks with bucketed non-blocking
 allreduces that start while backward is still running."""
 from ..nn.module import Module
-from ..registry import K, run
+from .. import dispatch as D
+from ..dispatch import K
 from ..optim.optimizer import _MAX_TENSORS
 from ..tensor import _empty, _wrap
 
@@ -146,10 +147,10 @@ class _Sync:
         for p in b.params:
             if p.grad is None:   # no gradient this backward: contributes zeros
                 g = _empty(p.shape, p.dtype)
-                run(K.fill, g, 0.0)
+                D.run(K.fill, g, 0.0)
                 p.grad = _wrap(g)
             arrays.append(p.grad._data)
-        run(K.flat_pack, b.flat, *arrays, _GATHER, 1.0)
+        D.run(K.flat_pack, b.flat, *arrays, _GATHER, 1.0)
         b.req = self.comm.Iallreduce(self.MPI.IN_PLACE, b.flat, op=self.MPI.SUM)
         self.next += 1
 
@@ -166,8 +167,8 @@ class _Sync:
         self.MPI.Request.Waitall([b.req for b in self.buckets])
         inv = 1.0 / self.comm.Get_size()
         for b in self.buckets:
-            run(K.vaxpby, b.flat, b.flat, inv, 0.0)
-            run(K.flat_pack, b.flat, *[p.grad._data for p in b.params], _SCATTER, 1.0)
+            D.run(K.vaxpby, b.flat, b.flat, inv, 0.0)
+            D.run(K.flat_pack, b.flat, *[p.grad._data for p in b.params], _SCATTER, 1.0)
             b.fired, b.req = 0, None
         self.next = 0
 
