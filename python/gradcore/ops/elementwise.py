@@ -316,8 +316,8 @@ def _where_scalar(t, v):
 
 @_where.defvjp
 def _(g, needs, cond):
-    return (D.run(K.where_grad, cond, g, g.shape, 1) if needs[0] else None,
-            D.run(K.where_grad, cond, g, g.shape, 0) if needs[1] else None)
+    return (D.run(K.where_grad, cond, g, g.shape, side=1) if needs[0] else None,
+            D.run(K.where_grad, cond, g, g.shape, side=0) if needs[1] else None)
 
 
 # ---- math functions ----------------------------------------------------------------------

@@ -35,7 +35,7 @@ def linear(input, weight, bias=None):  # noqa: A002
     for s in lead:
         m *= s
     x2 = xd.reshape(m, wd.shape[1])
-    y = D.run(K.gemm, x2, wd, (m, n_out), 0, 1)
+    y = D.run(K.gemm, x2, wd, (m, n_out), trans_b=1)
     inputs = (x, w)
     if bias is not None:
         b = bias if type(bias) is Tensor else as_tensor(bias)
@@ -53,8 +53,8 @@ def linear(input, weight, bias=None):  # noqa: A002
 @_linear.defvjp
 def _(g, needs, x2, wd, xshape):
     g2 = g.reshape(x2.shape[0], wd.shape[0])
-    dx = D.run(K.gemm, g2, wd, x2.shape, 0, 0).reshape(xshape) if needs[0] else None
-    dw = D.run(K.gemm, g2, x2, wd.shape, 1, 0) if needs[1] else None
+    dx = D.run(K.gemm, g2, wd, x2.shape).reshape(xshape) if needs[0] else None
+    dw = D.run(K.gemm, g2, x2, wd.shape, trans_a=1) if needs[1] else None
     if len(needs) == 2:
         return dx, dw
     db = D.run(K.sum_to, g2, (1, wd.shape[0])).reshape(wd.shape[0]) if needs[2] else None

@@ -58,9 +58,9 @@ def _targets(op, target):
     return t._data
 
 
-def _run_checked(*args):
+def _run_checked(*args, **named):
     try:
-        return D.run(*args)
+        return D.run(*args, **named)
     except RuntimeError as e:  # the kernel's std::out_of_range: a target outside [0, C)
         if "out of bounds" in str(e):
             raise IndexError(str(e)) from None
@@ -93,12 +93,14 @@ def cross_entropy(input, target, weight=None, ignore_index=-100,  # noqa: A002
     if t._data.dtype in _dt.FLOATS:  # class probabilities
         yd = t._data if t._data.dtype == xd.dtype else D.run(K.cast, t._data, _empty(t.shape, xd.dtype))
         shape = _lse_shape(xd)
-        elem, lse, loss, wsum = D.run(K.cross_entropy_soft, xd, yd, wd, shape, shape, (), (), eps, red)
+        elem, lse, loss, wsum = D.run(K.cross_entropy_soft, xd, yd, wd, elem=shape, lse=shape,
+                                      loss=(), wsum=(), label_smoothing=eps, reduction=red)
         out = elem if red == 0 else loss
         return make(out, _ce_soft, (x,), (xd, yd, wd, lse, wsum, eps, red))
     td = _targets(op, t)
-    elem, stats, loss, wsum = _run_checked(K.cross_entropy, xd, td, wd, td.shape, td.shape + (2,),
-                                           (), (), int(ignore_index), eps, red)
+    elem, stats, loss, wsum = _run_checked(
+        K.cross_entropy, xd, td, wd, elem=td.shape, stats=td.shape + (2,), loss=(), wsum=(),
+        ignore_index=int(ignore_index), label_smoothing=eps, reduction=red)
     out = elem if red == 0 else loss
     return make(out, _ce, (x,), (xd, td, wd, stats, wsum, int(ignore_index), eps, red))
 
@@ -109,12 +111,14 @@ def _lse_shape(xd):
 
 @_ce.defvjp
 def _(g, needs, xd, td, wd, stats, wsum, ignore, eps, red):
-    return (D.run(K.cross_entropy_backward, g, xd, td, wd, stats, wsum, xd.shape, ignore, eps, red),)
+    return (D.run(K.cross_entropy_backward, g, xd, td, wd, stats, wsum, xd.shape,
+                  ignore_index=ignore, label_smoothing=eps, reduction=red),)
 
 
 @_ce_soft.defvjp
 def _(g, needs, xd, yd, wd, lse, wsum, eps, red):
-    return (D.run(K.cross_entropy_soft_backward, g, xd, yd, wd, lse, wsum, xd.shape, eps, red),)
+    return (D.run(K.cross_entropy_soft_backward, g, xd, yd, wd, lse, wsum, xd.shape,
+                  label_smoothing=eps, reduction=red),)
 
 
 # ---- nll_loss ------------------------------------------------------------------------------
@@ -133,14 +137,15 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  
     n_classes = xd.shape[1] if xd.ndim > 1 else xd.shape[0] if xd.ndim else 0
     wd = _weight_data(op, weight, x, n_classes)
     td = _targets(op, target)
-    elem, loss, wsum = _run_checked(K.nll_loss, xd, td, wd, td.shape, (), (), int(ignore_index), red)
+    elem, loss, wsum = _run_checked(K.nll_loss, xd, td, wd, elem=td.shape, loss=(), wsum=(),
+                                    ignore_index=int(ignore_index), reduction=red)
     out = elem if red == 0 else loss
     return make(out, _nll, (x,), (td, wd, wsum, xd.shape, int(ignore_index), red))
 
 
 @_nll.defvjp
 def _(g, needs, td, wd, wsum, shape, ignore, red):
-    return (D.run(K.nll_loss_backward, g, td, wd, wsum, shape, ignore, red),)
+    return (D.run(K.nll_loss_backward, g, td, wd, wsum, shape, ignore_index=ignore, reduction=red),)
 
 
 # ---- binary cross-entropy ------------------------------------------------------------------
@@ -170,8 +175,8 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa:
 
 @_bce.defvjp
 def _(g, needs, pd, yd):
-    return (D.run(K.bce_backward, g, pd, yd, g.shape, 0) if needs[0] else None,
-            D.run(K.bce_backward, g, pd, yd, g.shape, 1) if needs[1] else None)
+    return (D.run(K.bce_backward, g, pd, yd, g.shape, which=0) if needs[0] else None,
+            D.run(K.bce_backward, g, pd, yd, g.shape, which=1) if needs[1] else None)
 
 
 @public(function=False, functional=True)
@@ -201,7 +206,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 
 @_bce_logits.defvjp
 def _(g, needs, xd, yd, pwd):
-    return tuple(D.run(K.bce_logits_backward, g, xd, yd, pwd, g.shape, i) if needs[i] else None
+    return tuple(D.run(K.bce_logits_backward, g, xd, yd, pwd, g.shape, which=i) if needs[i] else None
                  for i in range(3))
 
 

@@ -18,7 +18,7 @@ _gemm = primitive("gemm")
 
 def _mm(a, b, shape):
     ad, bd = a._data, b._data
-    return make(D.run(K.gemm, ad, bd, shape, 0, 0), _gemm, (a, b), (ad, bd))
+    return make(D.run(K.gemm, ad, bd, shape), _gemm, (a, b), (ad, bd))
 
 
 @_gemm.defvjp
@@ -26,10 +26,10 @@ def _(g, needs, a, b):
     da = db = None
     if needs[0]:
         shape = a.shape if (a.ndim == g.ndim) else g.shape[:1] + a.shape
-        da = D.run(K.gemm, g, b, shape, 0, 1)
+        da = D.run(K.gemm, g, b, shape, trans_b=1)
     if needs[1]:
         shape = b.shape if (b.ndim == g.ndim) else g.shape[:1] + b.shape
-        db = D.run(K.gemm, a, g, shape, 1, 0)
+        db = D.run(K.gemm, a, g, shape, trans_a=1)
     return da, db
 
 

@@ -175,7 +175,7 @@ def _extreme_dim(prim, kid, op, x, dim, keepdim):
     if xd.ndim == 0:
         return values_indices(x, _wrap(_empty((), _dt.int64)).zero_())
     keep = _keep_shape(xd.shape, (d,))
-    v, i = D.run(kid, xd, keep, keep, d)
+    v, i = D.run(kid, xd, keep, keep, dim=d)
     if not keepdim:
         shape = _out_shape(xd.shape, (d,), False)
         v, i = v.reshape(shape), i.reshape(shape)

@@ -36,26 +36,26 @@ def _prepare(op, x, dim, dtype):
 def softmax(x, dim=-1, dtype=None):
     """exp(x) / sum(exp(x)) along ``dim``. Shapes: any -> same. A slice of all -inf gives nan."""
     x, d = _prepare("softmax", x, dim, dtype)
-    y = D.run(K.softmax, x._data, x._data.shape, d)
+    y = D.run(K.softmax, x._data, x._data.shape, dim=d)
     return make(y, _softmax, (x,), (y, d))
 
 
 @_softmax.defvjp
 def _(g, needs, y, d):
-    return (D.run(K.softmax_backward, g, y, g.shape, d),)
+    return (D.run(K.softmax_backward, g, y, g.shape, dim=d),)
 
 
 @public(method=True)
 def log_softmax(x, dim=-1, dtype=None):
     """x - logsumexp(x, dim, keepdim=True). Shapes: any -> same."""
     x, d = _prepare("log_softmax", x, dim, dtype)
-    y = D.run(K.log_softmax, x._data, x._data.shape, d)
+    y = D.run(K.log_softmax, x._data, x._data.shape, dim=d)
     return make(y, _log_softmax, (x,), (y, d))
 
 
 @_log_softmax.defvjp
 def _(g, needs, y, d):
-    return (D.run(K.log_softmax_backward, g, y, g.shape, d),)
+    return (D.run(K.log_softmax_backward, g, y, g.shape, dim=d),)
 
 
 @public(method=True)
@@ -78,7 +78,7 @@ def logsumexp(x, dim=None, keepdim=False):
             kept = tuple(j for j in range(nd) if j not in dims)
             src = _permute_data(xd, kept + dims)
             d0, d1 = len(kept), nd
-    y = D.run(K.logsumexp, src, keep, d0, d1)
+    y = D.run(K.logsumexp, src, keep, d0=d0, d1=d1)
     out = y if keepdim else y.reshape(_out_shape(xd.shape, dims, False))
     return make(out, _logsumexp, (x,), (xd, y, keep))
 
