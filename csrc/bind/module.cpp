@@ -294,8 +294,21 @@ struct PyProgram {
   py::list keep;
 };
 
-PyProgram make_program(const py::list& calls) {
+std::vector<Buf> to_bufs(const py::sequence& arrays, const char* what) {
+  std::vector<Buf> out;
+  int i = 0;
+  for (auto o : arrays) {
+    Buf b;
+    if (!to_buf(o.ptr(), &b, what, "input", i++, false)) throw py::error_already_set();
+    out.push_back(b);
+  }
+  return out;
+}
+
+PyProgram make_program(const py::list& calls, const py::sequence& inputs) {
   PyProgram p;
+  p.prog.inputs = to_bufs(inputs, "Program");
+  for (auto o : inputs) p.keep.append(o);
   for (auto item : calls) {
     auto c = item.cast<py::tuple>();
     RecordedCall rc;
@@ -314,6 +327,7 @@ PyProgram make_program(const py::list& calls) {
     for (auto v : c[3].cast<py::sequence>()) rc.attrs.push_back(v.cast<double>());
     p.prog.calls.push_back(std::move(rc));
   }
+  p.prog.prepare();
   return p;
 }
 
@@ -443,9 +457,13 @@ PYBIND11_MODULE(_C, m) {
     return k.flops(Ins(bi), Outs(bo), Attrs(attrs));
   });
   py::class_<PyProgram>(m, "Program")
-      .def(py::init(&make_program), py::arg("calls"))
+      .def(py::init(&make_program), py::arg("calls"), py::arg("inputs") = py::tuple())
       .def("__len__", [](const PyProgram& p) { return p.prog.calls.size(); })
-      .def("run", [](const PyProgram& p) { p.prog.run(); }, py::call_guard<py::gil_scoped_release>());
+      .def("run", [](PyProgram& p, const py::sequence& inputs) {
+        std::vector<Buf> bufs = to_bufs(inputs, "Program.run");
+        py::gil_scoped_release release;
+        p.prog.run(bufs);
+      }, py::arg("inputs") = py::tuple());
   m.def("trace_start", &trace_start);
   m.def("trace_stop", []() {
     py::list out;

@@ -5,8 +5,43 @@
 
 namespace gc {
 
-void Program::run() const {
-  for (const auto& c : calls) call(c.id, c.ins, c.outs, c.attrs);
+void Program::prepare() {
+  refs.clear();
+  for (auto& c : calls) {
+    check_call(c.id, c.ins, c.outs, c.attrs);  // once here, not on every replay
+    const KernelDef& k = kernels()[c.id];
+    if (int(c.attrs.size()) < int(k.attrs.size())) {
+      bool list_tail = !k.attrs.empty() && (k.attrs.back().type == AType::IntList ||
+                                            k.attrs.back().type == AType::FloatList);
+      if (!list_tail)
+        for (size_t j = c.attrs.size(); j < k.attrs.size(); ++j) c.attrs.push_back(k.attrs[j].def);
+    }
+    for (auto* side : {&c.ins, &c.outs})
+      for (auto& b : *side) {
+        const char* p = static_cast<const char*>(b.data);
+        for (int s = 0; s < int(inputs.size()); ++s) {
+          const char* base = static_cast<const char*>(inputs[s].data);
+          const size_t n = inputs[s].numel() * dtype_size(inputs[s].dtype);
+          if (p >= base && p < base + n) { refs.push_back({&b, s, p - base}); break; }
+        }
+      }
+  }
+}
+
+void Program::run(const std::vector<Buf>& given) {
+  const std::vector<Buf>& new_inputs = given.empty() ? inputs : given;
+  {
+    GC_CHECK(new_inputs.size() == inputs.size(), "Program.run: " << new_inputs.size()
+             << " inputs given, the program was recorded with " << inputs.size());
+    for (size_t s = 0; s < inputs.size(); ++s) {
+      const Buf &a = inputs[s], &b = new_inputs[s];
+      GC_CHECK(a.dtype == b.dtype && a.numel() == b.numel(), "Program.run: input #" << s << " is "
+               << dtype_name(b.dtype) << " " << b.shape_str() << ", recorded as "
+               << dtype_name(a.dtype) << " " << a.shape_str());
+    }
+    for (auto& r : refs) r.buf->data = static_cast<char*>(new_inputs[r.slot].data) + r.offset;
+  }
+  for (const auto& c : calls) call_checked_before(c.id, c.ins, c.outs, c.attrs);
 }
 
 namespace {

@@ -15,9 +15,20 @@ struct RecordedCall {
   std::vector<double> attrs;
 };
 
+// Where a recorded buffer lies inside one of the program's inputs: replays with new inputs
+// point it at the same offset of the new input (no copy).
+struct InputRef { Buf* buf; int slot; ptrdiff_t offset; };
+
 struct Program {
   std::vector<RecordedCall> calls;
-  void run() const;
+  std::vector<Buf> inputs;      // the recorded call's input buffers (slot order)
+  std::vector<InputRef> refs;   // every recorded Buf that points into an input
+  // Check every call once against its schema (a replay then skips the checks) and find the
+  // buffers inside `inputs`.
+  void prepare();
+  // Replay; `new_inputs` (same dtypes and sizes as `inputs`) stand in for the recorded inputs
+  // (empty: the recorded ones).
+  void run(const std::vector<Buf>& new_inputs = {});
 };
 
 struct TraceEvent { int id; int64_t t0_ns, t1_ns; double flops; int tid; };

@@ -179,7 +179,18 @@ DType out_dtype(const KernelDef& k, int i, Ins ins) {
 void set_call_hook(CallHook hook) { g_hook.store(hook); }
 CallHook call_hook() { return g_hook.load(std::memory_order_relaxed); }
 
-void call(int id, Ins ins, Outs outs, Attrs attrs) {
+void call_checked_before(int id, Ins ins, Outs outs, Attrs attrs) {
+  const KernelDef& k = table()[id];
+  if (CallHook h = g_hook.load(std::memory_order_relaxed)) {
+    h(id, ins, outs, attrs, false);
+    k.fn(ins, outs, attrs);
+    h(id, ins, outs, attrs, true);
+    return;
+  }
+  k.fn(ins, outs, attrs);
+}
+
+void check_call(int id, Ins ins, Outs outs, Attrs attrs) {
   GC_CHECK(id >= 0 && id < int(table().size()), "kernel id " << id << " out of range");
   const KernelDef& k = table()[id];
   const int nfixed = k.nin() - (k.variadic ? 1 : 0);
@@ -199,24 +210,25 @@ void call(int id, Ins ins, Outs outs, Attrs attrs) {
            << k.attrs[attrs.size()].name << "' (schema: " << k.schema << ")");
   GC_CHECK(list_tail || int(attrs.size()) <= na, k.name << ": got " << attrs.size()
            << " attributes, at most " << na << " expected (schema: " << k.schema << ")");
-  double filled[64];
   for (int j = 0; j < int(attrs.size()); ++j) {
     const AType t = k.attrs[std::min(j, na - 1)].type;
     GC_TYPE_CHECK(!(t == AType::Int || t == AType::IntList) || attrs[j] == std::floor(attrs[j]),
                   k.name << ": attribute '" << k.attrs[std::min(j, na - 1)].name
                          << "' must be an integer, got " << attrs[j]);
   }
+}
+
+void call(int id, Ins ins, Outs outs, Attrs attrs) {
+  check_call(id, ins, outs, attrs);
+  const KernelDef& k = table()[id];
+  const int na = int(k.attrs.size());
+  const bool list_tail = na > 0 && (k.attrs.back().type == AType::IntList || k.attrs.back().type == AType::FloatList);
+  double filled[64];
   if (int(attrs.size()) < na && !list_tail) {  // fill in the defaults
     for (int j = 0; j < na; ++j) filled[j] = j < int(attrs.size()) ? attrs[j] : k.attrs[j].def;
     attrs = Attrs(filled, na);
   }
-  if (CallHook h = g_hook.load(std::memory_order_relaxed)) {
-    h(id, ins, outs, attrs, false);
-    k.fn(ins, outs, attrs);
-    h(id, ins, outs, attrs, true);
-    return;
-  }
-  k.fn(ins, outs, attrs);
+  call_checked_before(id, ins, outs, attrs);
 }
 
 }  // namespace gc

@@ -49,6 +49,10 @@ int kernel_id(const std::string& name);  // throws if unknown
 // Check `ins`/`outs`/`attrs` against kernel `id`'s schema (defaults filled in), run the
 // hook slot, and run the kernel.
 void call(int id, Ins ins, Outs outs, Attrs attrs);
+// The schema checks of `call` alone; `call_checked_before` runs a call already checked once
+// (a recorded Program): hook slot and kernel, nothing else.
+void check_call(int id, Ins ins, Outs outs, Attrs attrs);
+void call_checked_before(int id, Ins ins, Outs outs, Attrs attrs);
 // The dtype an output gets when it is allocated by the caller from a shape; throws when the
 // schema has no rule for it (an `any`/`float` output must be passed in).
 DType out_dtype(const KernelDef& k, int i, Ins ins);

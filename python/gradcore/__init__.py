@@ -60,4 +60,5 @@ from .serialization import save, load  # noqa: E402
 from . import nn  # noqa: E402
 from . import optim  # noqa: E402
 from . import profiler  # noqa: E402
+from .compile import compile, CompileError  # noqa: E402, A004
 from . import distributed  # noqa: E402  (mpi4py is imported by distributed.init() only)

@@ -7,6 +7,11 @@ from . import dispatch as D
 from .dispatch import K
 
 
+# Set by gc.compile while it records a call: called with a description before any tensor value
+# is handed to Python (item(), bool(), numpy(), ...), which a replay could not repeat.
+read_guard = None
+
+
 class Tensor:
     """n-d array with reverse-mode autodiff. Build with ``gc.tensor``, ``gc.zeros``, ...
 
@@ -84,22 +89,30 @@ class Tensor:
     # ---- numpy interop ----------------------------------------------------------------
     def numpy(self):
         """The tensor's data as a numpy array sharing memory (no copy)."""
+        if read_guard is not None:
+            read_guard("numpy()")
         if self.requires_grad:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
                                "Use tensor.detach().numpy() instead.")
         return self._data
 
     def __array__(self, dtype=None, copy=None):
+        if read_guard is not None:
+            read_guard("conversion to a numpy array")
         a = self._data
         return a if dtype is None else a.astype(dtype)
 
     def item(self):
+        if read_guard is not None:
+            read_guard("item()")
         if self._data.size != 1:
             raise ValueError(f"item(): a Tensor with {self._data.size} elements cannot be "
                              "converted to a Python scalar")
         return self._data.reshape(()).item()
 
     def tolist(self):
+        if read_guard is not None:
+            read_guard("tolist()")
         return self._data.tolist()
 
     def __float__(self):
@@ -109,6 +122,8 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
+        if read_guard is not None:
+            read_guard("bool(), e.g. `if tensor:`")
         if self._data.size != 1:
             raise RuntimeError(f"Boolean value of Tensor with {self._data.size} elements is "
                                "ambiguous")
