@@ -1,5 +1,5 @@
-"""gc.nn.functional (as F): torch's functional API. Activations, softmax and losses are the
-primitives in gradcore.ops; dropout and embedding are defined here.
+"""gc.nn.functional (as F): torch's functional API. Activations, softmax, normalisation and
+losses are the primitives in gradcore.ops; dropout and embedding are defined here.
 
     dropout:   y = x * m, m = [U < 1-p] / (1-p) from the global generator   dx = g * m
     embedding: y = W[idx]                                 dW = scatter-add of g rows at idx
@@ -12,6 +12,7 @@ from ..ops import activation as _act
 from ..ops.activation import gelu, sigmoid, softplus, tanh  # noqa: F401
 from ..ops.elementwise import _check_float, mul
 from ..ops.linear import linear  # noqa: F401
+from ..ops.norm import batch_norm, group_norm, layer_norm  # noqa: F401
 from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                         cross_entropy, huber_loss, l1_loss, l1_penalty, mse_loss, nll_loss,
                         smooth_l1_loss)
