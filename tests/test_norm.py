@@ -265,6 +265,24 @@ def test_batchnorm_momentum_none_without_tracking_and_zero_momentum():
     np.testing.assert_array_equal(bn.running_var.numpy(), [1, 1])
 
 
+def test_empty_batches_as_torch():
+    # torch: an empty batch gives an empty output, zero parameter gradients, unchanged running
+    # statistics, and still counts in num_batches_tracked
+    for bn, x in [(nn.BatchNorm1d(3), gc.zeros(0, 3, requires_grad=True)),
+                  (nn.BatchNorm1d(3, momentum=None), gc.zeros(0, 3, 4, requires_grad=True))]:
+        y = bn(x)
+        y.sum().backward()
+        assert y.shape == x.shape and x.grad.shape == x.shape
+        np.testing.assert_array_equal(bn.weight.grad.numpy(), np.zeros(3))
+        np.testing.assert_array_equal(bn.running_var.numpy(), np.ones(3))
+        assert bn.num_batches_tracked.item() == 1
+    for m, x in [(nn.LayerNorm(5), gc.zeros(0, 5, requires_grad=True)),
+                 (nn.GroupNorm(1, 3), gc.zeros(0, 3, 2, requires_grad=True))]:
+        m(x).sum().backward()
+        assert x.grad.shape == x.shape
+        np.testing.assert_array_equal(m.bias.grad.numpy(), np.zeros(m.bias.shape))
+
+
 def test_batchnorm_affine_flags_and_parameters():
     bn = nn.BatchNorm1d(4, affine=False)
     assert bn.weight is None and bn.bias is None and list(bn.parameters()) == []

@@ -178,8 +178,6 @@ void batch_norm(Ins in, Outs out, Attrs at) {
     vec_arg(op, "running_mean", rm, x, C, false);
     vec_arg(op, "running_var", rv, x, C, false);
   }
-  GC_CHECK(!training || M > 0 || C == 0, op << ": training needs at least one value per channel, got input "
-           << x.shape_str());
   GC_CHECK(eps >= 0, op << ": eps must be >= 0, got " << eps);
   like_arg(op, "output", out[0], x, false);
   for (int i = 1; i < 4; ++i) vec_arg(op, "saved statistic", out[i], x, C, false);
@@ -193,11 +191,11 @@ void batch_norm(Ins in, Outs out, Attrs at) {
     T *mean = out[1].ptr<T>(), *inv = out[2].ptr<T>(), *var = out[3].ptr<T>(), *sh = sc.data() + C;
     if (training) {
       sums.resize(size_t(C));
-      for (int64_t c = 0; c < C; ++c) mean[c] = xp[c * d.S];  // shift: x[0, c, 0]
+      for (int64_t c = 0; c < C; ++c) mean[c] = M ? xp[c * d.S] : T(0);  // shift: x[0, c, 0]
       bn_channel_sums<T, false>(d, xp, nullptr, mean, sums.data());
       for (int64_t c = 0; c < C; ++c) {
-        double m, v;
-        moments(sums[c], double(mean[c]), M, m, v);
+        double m = 0, v = 0;  // an empty batch (M = 0): y is empty, the statistics unused
+        if (M) moments(sums[c], double(mean[c]), M, m, v);
         mean[c] = T(m); var[c] = T(v); inv[c] = T(1.0 / std::sqrt(v + eps));
       }
     } else {
@@ -280,7 +278,8 @@ GC_KERNEL("batch_norm_backward", 5, 3, batch_norm_backward);
 //   running_mean = (1 - f) running_mean + f save_mean
 //   running_var  = (1 - f) running_var  + f save_var M/(M - 1)      (unbiased batch variance)
 // Tensors: running_mean, running_var, save_mean, save_var (all (C,), one float dtype)
-// [, num_batches_tracked (int64, one element)].  attrs: momentum, count M (= N*S)
+// [, num_batches_tracked (int64, one element)].  attrs: momentum, count M (= N*S; 0: an empty
+// batch, which only counts in num_batches_tracked)
 void batch_norm_update_stats(Ins in, Outs, Attrs at) {
   const char* op = "batch_norm_update_stats";
   GC_CHECK(in.size() == 4 || in.size() == 5, op << ": expected running_mean, running_var, save_mean, "
@@ -290,7 +289,7 @@ void batch_norm_update_stats(Ins in, Outs, Attrs at) {
   float_check(op, rm);
   static const char* const names[] = {"running_mean", "running_var", "save_mean", "save_var"};
   for (int i = 0; i < 4; ++i) vec_arg(op, names[i], in[i], rm, rm.numel(), false);
-  GC_CHECK(M > 1, op << ": the unbiased variance needs more than 1 value per channel, got " << M);
+  GC_CHECK(M == 0 || M > 1, op << ": the unbiased variance needs more than 1 value per channel, got " << M);
   const bool has_nbt = in.size() == 5;
   GC_CHECK(momentum >= 0 || has_nbt, op << ": momentum=None (cumulative average) needs num_batches_tracked");
   if (has_nbt) GC_TYPE_CHECK(in[4].dtype == DType::i64 && in[4].numel() == 1,
@@ -302,6 +301,7 @@ void batch_norm_update_stats(Ins in, Outs, Attrs at) {
     nbt += 1;
     if (momentum < 0) f = 1.0 / double(nbt);
   }
+  if (M == 0) return;  // an empty batch leaves the statistics alone (as torch)
   const double unbias = M / (M - 1);
   float_dispatch(rm.dtype, op, [&]<class T>() {
     T *rmp = in[0].ptr<T>(), *rvp = in[1].ptr<T>();

@@ -119,7 +119,9 @@ def _batch_norm(input, running_mean, running_var, weight, bias,  # noqa: A002
     if not training and rm is None:
         raise ValueError(f"{op}: running_mean and running_var must be defined in evaluation mode "
                          "(training=False)")
-    m = xd.size // c if c else 0
+    m = xd.shape[0]
+    for s in xd.shape[2:]:
+        m *= s
     if training and m == 1:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size "
                          f"{xd.shape}")
