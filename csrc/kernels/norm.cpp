@@ -66,10 +66,9 @@ inline void moments(const Sums& s, double k, int64_t M, double& mean, double& va
   var = std::max(0.0, (s.b - s.a * s.a / double(M)) / double(M));
 }
 
-const char* float_check(const char* op, const Buf& x) {
+void float_check(const char* op, const Buf& x) {
   GC_TYPE_CHECK(x.dtype == DType::f32 || x.dtype == DType::f64,
                 op << ": input must be float32 or float64, got " << dtype_name(x.dtype));
-  return op;
 }
 // A vector argument of n elements and x's dtype; with `optional`, an empty (0,) buffer is absent.
 bool vec_arg(const char* op, const char* name, const Buf& v, const Buf& x, int64_t n, bool optional) {
@@ -105,6 +104,10 @@ template <class T, bool Bwd>
 void bn_channel_sums(const BnDims& d, const T* x, const T* g, const T* k, Sums* out) {
   const int64_t N = d.N, C = d.C, S = d.S;
   const bool par = N * C * S >= kParallelMin;
+  if (N * S == 0) {
+    std::fill(out, out + C, Sums{});
+    return;
+  }
   if (S >= kShort) {
 #pragma omp parallel for if (par && C > 1)
     for (int64_t c = 0; c < C; ++c) {
