@@ -54,7 +54,9 @@ def gn_ref(x, G, w, b, eps=1e-5):
     return y * w + (0 if b is None else b.reshape(_bshape(x)))
 
 
-def _data(shape, dtype, seed=0, loc=0.5, scale=2.0):
+def _data(shape, dtype, seed=10, loc=0.5, scale=2.0):
+    # seed 10, not 0: gradcheck draws its projections from default_rng(0), and a projection v
+    # equal to (x - loc) / scale is in the null space of a normalisation's Jacobian
     return (np.random.default_rng(seed).standard_normal(shape) * scale + loc).astype(dtype)
 
 
@@ -134,6 +136,19 @@ def test_batch_norm_eval_gradcheck(shape):
     x, w, b = _t(_data(shape, np.float64), True), _t(_data(c, np.float64, 1), True), \
         _t(_data(c, np.float64, 2), True)
     gradcheck(_bn_fn(False, True, True, running), [x, w, b], name=f"batch_norm_eval{shape}")
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(2, 2, 300), (40, 3), (3, 300), (4, 3, 20)])
+def test_batch_norm_gradcheck_long_runs_and_many_channels(shape, training):
+    # beyond gradcheck's full-Jacobian size: vectorized long runs (S >= 256), grouped short runs,
+    # several channel blocks (C = 300 > 256 with S = 1)
+    c = shape[1]
+    running = (_t(_data(c, np.float64, 3)), _t(np.abs(_data(c, np.float64, 4)) + 0.5))
+    x, w, b = _t(_data(shape, np.float64), True), _t(_data(c, np.float64, 1), True), \
+        _t(_data(c, np.float64, 2), True)
+    gradcheck(_bn_fn(training, True, True, None if training else running), [x, w, b],
+              name=f"batch_norm{shape}")
 
 
 def test_batch_norm_gradients_only_where_wanted():
@@ -387,6 +402,14 @@ def test_layer_norm_gradcheck(shape, ns, affine):
     gradcheck(fn, [x] + ps, name=f"layer_norm{shape}")
 
 
+@pytest.mark.parametrize("shape,ns", [((3, 40), (40,)), ((2, 5, 3000), (5, 3000)),
+                                      ((70, 20), (20,))])
+def test_layer_norm_gradcheck_long_rows(shape, ns):
+    ps = [_t(_data(ns, np.float64, 1), True), _t(_data(ns, np.float64, 2), True)]
+    gradcheck(lambda x, w, b: F.layer_norm(x, ns, w, b), [_t(_data(shape, np.float64), True)] + ps,
+              name=f"layer_norm{shape}")
+
+
 def test_layer_norm_large_rows_and_weight_gradients_match_numpy():
     x = _data((300, 70), np.float64)
     g = _data(x.shape, np.float64, 3)
@@ -451,6 +474,14 @@ def test_group_norm_gradcheck(shape, G, affine):
         it = iter(p)
         return F.group_norm(x, G, next(it) if hw else None, next(it) if hb else None)
     gradcheck(fn, [x] + ps, name=f"group_norm{shape}")
+
+
+@pytest.mark.parametrize("shape,G", [((2, 4, 40), 2), ((3, 6, 5, 5), 3), ((1, 32), 4)])
+def test_group_norm_gradcheck_long_runs(shape, G):
+    c = shape[1]
+    ps = [_t(_data(c, np.float64, 1), True), _t(_data(c, np.float64, 2), True)]
+    gradcheck(lambda x, w, b: F.group_norm(x, G, w, b), [_t(_data(shape, np.float64), True)] + ps,
+              name=f"group_norm{shape}")
 
 
 def test_group_norm_errors():
