@@ -315,7 +315,7 @@ void batch_norm_update_stats(Ins in, Outs, Attrs at) {
     }
   });
 }
-// schema: batch_norm_update_stats(A... state, *, float momentum, int count) -> ()
+// schema: batch_norm_update_stats(any... state, *, float momentum, int count) -> ()
 GC_KERNEL("batch_norm_update_stats", kVariadic, 0, batch_norm_update_stats);
 
 // ---- layer_norm --------------------------------------------------------------------------
