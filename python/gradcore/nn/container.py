@@ -1,8 +1,8 @@
-"""Containers (Sequential, ModuleList, ModuleDict) and Flatten."""
+"""Containers (Sequential, ModuleList, ModuleDict), Flatten and Unflatten."""
 import collections
 import operator
 
-from ..ops.shape import flatten
+from ..ops.shape import _norm_dim, flatten, reshape
 from .module import Module, _addindent
 
 
@@ -186,3 +186,41 @@ class Flatten(Module):
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Expands dim ``dim`` into ``unflattened_size`` (ints, one may be -1):
+    (N, 12) -> (N, 3, 4) with ``Unflatten(1, (3, 4))``; the inverse of Flatten.
+
+    >>> gc.nn.Unflatten(1, (2, 5))(gc.randn(3, 10)).shape
+    (3, 2, 5)
+    """
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError("unflattened_size must be a tuple of ints, but found type "
+                            f"{type(unflattened_size).__name__}")
+        for i, s in enumerate(unflattened_size):
+            if not isinstance(s, int) or isinstance(s, bool):
+                raise TypeError("unflattened_size must be tuple of ints, but found element of "
+                                f"type {type(s).__name__} at pos {i}")
+        self.dim, self.unflattened_size = dim, unflattened_size
+
+    def forward(self, input):  # noqa: A002
+        shape = tuple(input.shape)
+        d = _norm_dim("unflatten", self.dim, len(shape))
+        sizes = tuple(self.unflattened_size)
+        known = 1
+        for s in sizes:
+            known *= s if s != -1 else 1
+        if (sizes.count(-1) > 1 or any(s < -1 for s in sizes)
+                or (-1 in sizes and (known == 0 or shape[d] % known))
+                or (-1 not in sizes and known != shape[d])):
+            raise ValueError(f"unflatten: provided sizes {list(sizes)} don't multiply up to the "
+                             f"size of dim {self.dim} ({shape[d]}) in the input tensor of shape "
+                             f"{shape}")
+        return reshape(input, shape[:d] + sizes + shape[d + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

@@ -50,13 +50,14 @@ def _addindent(s, n):
     return lines[0] + "\n" + "\n".join(" " * n + line for line in lines[1:])
 
 
-def _check_name(kind, self, name):
+def _check_name(kind, self, name, own):
+    """torch's rules: a string without dots, not already an attribute other than an entry
+    of the same kind (``own``: registering a buffer under a parameter's name is an error)."""
     if not isinstance(name, str):
         raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
     if "." in name or name == "":
         raise KeyError(f"{kind} name can't contain \".\" and can't be empty, got {name!r}")
-    if hasattr(self, name) and name not in self._parameters and name not in self._buffers \
-            and name not in self._modules:
+    if hasattr(self, name) and name not in own:
         raise KeyError(f"attribute '{name}' already exists")
 
 
@@ -193,7 +194,7 @@ class Module:
     def register_parameter(self, name, param):
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign parameter before Module.__init__() call")
-        _check_name("parameter", self, name)
+        _check_name("parameter", self, name, self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
                             f"'{name}' (gradcore.nn.Parameter or None required)")
@@ -204,7 +205,7 @@ class Module:
         ``state_dict`` unless ``persistent=False``."""
         if "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
-        _check_name("buffer", self, name)
+        _check_name("buffer", self, name, self._buffers)
         if tensor is not None and not isinstance(tensor, (Tensor, np.ndarray)):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
                             "(gradcore.Tensor or None required)")
@@ -217,7 +218,7 @@ class Module:
     def add_module(self, name, module):
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        _check_name("module", self, name)
+        _check_name("module", self, name, self._modules)
         self._modules[name] = module
 
     register_module = add_module

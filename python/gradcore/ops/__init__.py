@@ -2,4 +2,4 @@
 package declares every op's public names in ``public.EXPORTS``."""
 from . import public  # noqa: F401
 from . import (activation, dropout, elementwise, embedding, linear, loss, matmul,  # noqa: F401
-               reduce, shape, softmax)
+               norm, reduce, shape, softmax)
