@@ -112,7 +112,7 @@ bool push_attr(PyObject* o, double* attrs, int* n, const char* kname) {
 // A call's arguments sorted into the schema's slots: tensors (inputs then outputs; a variadic
 // list takes every leading array) and attributes, from positional and keyword arguments.
 struct Args {
-  PyObject* tensors[2 * kMaxArgs] = {nullptr};
+  PyObject* tensors[2 * kMaxArgs];
   std::vector<PyObject*>* var = nullptr;   // variadic inputs
   double attrs[kMaxAttrs];
   int nattr = 0;
@@ -211,8 +211,10 @@ PyObject* run_variadic(int id, const KernelDef& k, PyObject* const* args, Py_ssi
   constexpr size_t kMaxVar = 4096;
   static thread_local std::vector<PyObject*> objs;
   static thread_local std::vector<Buf> bufs;
+  static thread_local Args a;
   objs.clear(); bufs.clear();
-  Args a; a.var = &objs;
+  std::fill(a.tensors, a.tensors + 2 * kMaxArgs, nullptr);
+  a.var = &objs; a.nattr = 0;
   if (!sort_args(k, args, nargs, kwnames, &a)) return nullptr;
   if (objs.size() > kMaxVar) { PyErr_Format(PyExc_ValueError, "%s: too many tensors", k.name.c_str()); return nullptr; }
   int64_t big = 0;
@@ -243,18 +245,30 @@ PyObject* run(PyObject*, PyObject* const* args, size_t nargsf, PyObject* kwnames
   if (k.variadic) return run_variadic(int(id), k, args + 1, nargs - 1, kwnames);
   const int nin = k.nin(), nout = k.nout();
   const char* kn = k.name.c_str();
-  Args a;
-  if (!sort_args(k, args + 1, nargs - 1, kwnames, &a)) return nullptr;
-  Buf ins[kMaxArgs], outs[kMaxArgs];
-  PyObject* out_objs[kMaxArgs] = {nullptr};
+  // Thread-local scratch: zeroing ~3 KB of Bufs per call measured ~7% of a tiny op.
+  static thread_local Args a;
+  static thread_local Buf ins[kMaxArgs], outs[kMaxArgs];
+  a.nattr = 0;
+  PyObject* const* targs;  // the tensor arguments in schema order
+  if (!kwnames && nargs - 1 >= nin + nout && nin + nout <= 2 * kMaxArgs) {
+    targs = args + 1;      // positional call: no sorting
+    for (Py_ssize_t j = 1 + nin + nout; j < nargs; ++j)
+      if (!push_attr(args[j], a.attrs, &a.nattr, kn)) return nullptr;
+  } else {
+    std::fill(a.tensors, a.tensors + 2 * kMaxArgs, nullptr);
+    if (!sort_args(k, args + 1, nargs - 1, kwnames, &a)) return nullptr;
+    targs = a.tensors;
+  }
+  PyObject* out_objs[kMaxArgs];
+  std::fill(out_objs, out_objs + nout, nullptr);
   int64_t big = 0;
   auto cleanup = [&]() { for (int i = 0; i < nout; ++i) Py_XDECREF(out_objs[i]); return nullptr; };
   for (int i = 0; i < nin; ++i) {
-    if (!to_buf(a.tensors[i], &ins[i], kn, "input", i, false)) return nullptr;
+    if (!to_buf(targs[i], &ins[i], kn, "input", i, false)) return nullptr;
     big = std::max(big, ins[i].numel());
   }
   for (int i = 0; i < nout; ++i) {
-    PyObject* o = a.tensors[nin + i];
+    PyObject* o = targs[nin + i];
     if (PyTuple_Check(o)) {
       int nd = int(PyTuple_GET_SIZE(o));
       if (nd > kMaxDims) { PyErr_Format(PyExc_ValueError, "%s: too many dims", kn); return cleanup(); }

@@ -10,12 +10,8 @@ void Program::prepare() {
   for (auto& c : calls) {
     check_call(c.id, c.ins, c.outs, c.attrs);  // once here, not on every replay
     const KernelDef& k = kernels()[c.id];
-    if (int(c.attrs.size()) < int(k.attrs.size())) {
-      bool list_tail = !k.attrs.empty() && (k.attrs.back().type == AType::IntList ||
-                                            k.attrs.back().type == AType::FloatList);
-      if (!list_tail)
-        for (size_t j = c.attrs.size(); j < k.attrs.size(); ++j) c.attrs.push_back(k.attrs[j].def);
-    }
+    if (!k.list_tail)
+      for (size_t j = c.attrs.size(); j < k.attrs.size(); ++j) c.attrs.push_back(k.attrs[j].def);
     for (auto* side : {&c.ins, &c.outs})
       for (auto& b : *side) {
         const char* p = static_cast<const char*>(b.data);

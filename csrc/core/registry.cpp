@@ -126,10 +126,30 @@ void check_tensor(const KernelDef& k, const TensorArg& a, const Buf& b, const ch
 
 }  // namespace
 
-int KernelDef::min_attrs() const {
-  int n = 0;
-  for (auto& a : attrs) if (!a.has_default && a.type != AType::IntList && a.type != AType::FloatList) ++n;
-  return n;
+// What the per-call checks need, computed once.
+void derive(KernelDef& k) {
+  for (auto& a : k.attrs) {
+    const bool list = a.type == AType::IntList || a.type == AType::FloatList;
+    if (!a.has_default && !list) ++k.n_required;
+    if (a.type == AType::Int || a.type == AType::IntList) k.int_attrs = true;
+  }
+  k.list_tail = !k.attrs.empty() && (k.attrs.back().type == AType::IntList ||
+                                     k.attrs.back().type == AType::FloatList);
+  for (auto& o : k.outs) {
+    int8_t src = KernelDef::kNoRule;
+    switch (o.type) {
+      case TType::F32: src = -1 - int8_t(DType::f32); break;
+      case TType::F64: src = -1 - int8_t(DType::f64); break;
+      case TType::I64: src = -1 - int8_t(DType::i64); break;
+      case TType::Bool: src = -1 - int8_t(DType::b8); break;
+      case TType::T: case TType::A:
+        for (int j = 0; j < k.nin(); ++j)
+          if (k.ins[j].type == o.type && !k.ins[j].variadic) { src = int8_t(j); break; }
+        break;
+      default: break;
+    }
+    k.out_from.push_back(src);
+  }
 }
 
 std::string& registry_error() { static std::string e; return e; }
@@ -141,6 +161,7 @@ int register_kernel(const char* schema, KernelFn fn, FlopsFn flops) {
   k.schema = schema; k.fn = fn; k.flops = flops;
   try {
     parse_schema(k);
+    derive(k);
     if (index().count(k.name)) throw std::logic_error("kernel registered twice: " + k.name);
   } catch (const std::exception& e) {
     if (registry_error().empty()) registry_error() = e.what();
@@ -159,21 +180,11 @@ int kernel_id(const std::string& name) {
 }
 
 DType out_dtype(const KernelDef& k, int i, Ins ins) {
-  const TType t = k.outs[i].type;
-  switch (t) {
-    case TType::F32: return DType::f32;
-    case TType::F64: return DType::f64;
-    case TType::I64: return DType::i64;
-    case TType::Bool: return DType::b8;
-    case TType::T: case TType::A:
-      for (int j = 0; j < k.nin() && j < int(ins.size()); ++j)
-        if (k.ins[j].type == t) return ins[j].dtype;
-      [[fallthrough]];
-    default:
-      GC_TYPE_CHECK(false, k.name << ": output '" << k.outs[i].name << "' has no dtype rule: "
-                    "pass an array to write into, not a shape");
-  }
-  return DType::f32;
+  const int8_t src = k.out_from[i];
+  if (src >= 0 && src < int(ins.size())) return ins[src].dtype;
+  GC_TYPE_CHECK(src < 0 && src != KernelDef::kNoRule, k.name << ": output '" << k.outs[i].name
+                << "' has no dtype rule: pass an array to write into, not a shape");
+  return DType(-1 - src);
 }
 
 void set_call_hook(CallHook hook) { g_hook.store(hook); }
@@ -205,12 +216,11 @@ void check_call(int id, Ins ins, Outs outs, Attrs attrs) {
   for (int j = 0; j < k.nout(); ++j) check_tensor(k, k.outs[j], outs[j], "output", t_var, a_var);
   // Attributes: at least the required ones; at most the declared ones unless a list ends them.
   const int na = int(k.attrs.size());
-  const bool list_tail = na > 0 && (k.attrs.back().type == AType::IntList || k.attrs.back().type == AType::FloatList);
-  GC_CHECK(int(attrs.size()) >= k.min_attrs(), k.name << ": missing attribute '"
+  GC_CHECK(int(attrs.size()) >= k.n_required, k.name << ": missing attribute '"
            << k.attrs[attrs.size()].name << "' (schema: " << k.schema << ")");
-  GC_CHECK(list_tail || int(attrs.size()) <= na, k.name << ": got " << attrs.size()
+  GC_CHECK(k.list_tail || int(attrs.size()) <= na, k.name << ": got " << attrs.size()
            << " attributes, at most " << na << " expected (schema: " << k.schema << ")");
-  for (int j = 0; j < int(attrs.size()); ++j) {
+  for (int j = 0; k.int_attrs && j < int(attrs.size()); ++j) {
     const AType t = k.attrs[std::min(j, na - 1)].type;
     GC_TYPE_CHECK(!(t == AType::Int || t == AType::IntList) || attrs[j] == std::floor(attrs[j]),
                   k.name << ": attribute '" << k.attrs[std::min(j, na - 1)].name
@@ -222,9 +232,8 @@ void call(int id, Ins ins, Outs outs, Attrs attrs) {
   check_call(id, ins, outs, attrs);
   const KernelDef& k = table()[id];
   const int na = int(k.attrs.size());
-  const bool list_tail = na > 0 && (k.attrs.back().type == AType::IntList || k.attrs.back().type == AType::FloatList);
   double filled[64];
-  if (int(attrs.size()) < na && !list_tail) {  // fill in the defaults
+  if (int(attrs.size()) < na && !k.list_tail) {  // fill in the defaults
     for (int j = 0; j < na; ++j) filled[j] = j < int(attrs.size()) ? attrs[j] : k.attrs[j].def;
     attrs = Attrs(filled, na);
   }

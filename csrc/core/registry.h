@@ -36,9 +36,15 @@ struct KernelDef {
   std::vector<TensorArg> ins, outs;
   std::vector<AttrArg> attrs;
   bool variadic = false;     // the last input is a variadic list
+  // Derived at registration (the per-call checks read these, not the vectors above):
+  int n_required = 0;        // attributes without a default that must be given
+  bool list_tail = false;    // the last attribute is a list (variable count)
+  bool int_attrs = false;    // some attribute must be an integer
+  std::vector<int8_t> out_from;  // per output: >= 0 the input whose dtype it takes,
+                                 // -1 - code a concrete DType, kNoRule none
+  static constexpr int8_t kNoRule = -100;
   int nin() const { return int(ins.size()); }
   int nout() const { return int(outs.size()); }
-  int min_attrs() const;     // attributes without a default that must be given
 };
 
 int register_kernel(const char* schema, KernelFn fn, FlopsFn flops = nullptr);

@@ -138,6 +138,7 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
             n.pending, n.g = 0, None
             stack.append(n)
     found = list(stack)
+    early = want is None and _post_hooked[0] > 0  # deliver leaves as soon as they are complete
     while stack:
         for p in stack.pop().parents:
             if p is None:
@@ -149,7 +150,7 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
                     found.append(p)
                 else:
                     p.pending += 1
-            else:
+            elif early:
                 leaf_pending[id(p)] = leaf_pending.get(id(p), 0) + 1
     deliver = _Delivery(seeds, want is None)
     for r, s in zip(roots, seeds):
@@ -180,8 +181,9 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
                 rule = n.prim.vjp
                 if rule is None:
                     raise RuntimeError(f"no backward rule for '{n.prim.name}'")
-                for h in pre_node_hooks:
-                    h(n)
+                if pre_node_hooks:
+                    for h in pre_node_hooks:
+                        h(n)
                 in_grads = rule(g, n.needs, *saved)
                 if len(in_grads) != len(n.parents):
                     raise RuntimeError(f"backward rule of '{n.prim.name}' returned "
@@ -203,9 +205,10 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
                 k = id(p)
                 if gi is not None:
                     got[k] = (p, gi) if k not in got else (p, _add(got[k][1], gi))
-                leaf_pending[k] -= 1
-                if leaf_pending[k] == 0 and want is None and k in got:
-                    deliver(*got.pop(k))
+                if early:
+                    leaf_pending[k] -= 1
+                    if leaf_pending[k] == 0 and k in got:
+                        deliver(*got.pop(k))
             if node_hooks and g is not None:
                 for h in node_hooks:
                     h(n, g, in_grads)
@@ -299,17 +302,24 @@ _FREED_MSG = ("Trying to backward through the graph a second time (or directly a
 
 
 # ---- the autograd half of Tensor ---------------------------------------------------------------
+# How many post-accumulate hooks are registered: while none is, backward skips counting each
+# leaf's consumers and delivers every leaf at the end (the cheaper path).
+_post_hooked = [0]
+
+
 class RemovableHandle:
     """Returned by the hook registrations; ``remove()`` unregisters (idempotent)."""
 
-    __slots__ = ("_list", "_fn")
+    __slots__ = ("_list", "_fn", "_counter")
 
-    def __init__(self, lst, fn):
-        self._list, self._fn = lst, fn
+    def __init__(self, lst, fn, counter=None):
+        self._list, self._fn, self._counter = lst, fn, counter
 
     def remove(self):
         if self._fn in self._list:
             self._list.remove(self._fn)
+            if self._counter is not None:
+                self._counter[0] -= 1
 
 
 def _backward_method(self, gradient=None, retain_graph=False):
@@ -357,7 +367,8 @@ def _register_post_accumulate_grad_hook(self, hook):
     if getattr(self, "_post_hooks", None) is None:
         self._post_hooks = []
     self._post_hooks.append(hook)
-    return RemovableHandle(self._post_hooks, hook)
+    _post_hooked[0] += 1
+    return RemovableHandle(self._post_hooks, hook, _post_hooked)
 
 
 class _Retain:
