@@ -40,6 +40,9 @@ def _parser():
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="train an MLP on the bundled digits; print loss, accuracy "
                                     "and per-layer gradient norms")
+    d.add_argument("--model", choices=("mlp", "cnn", "rnn"), default="mlp",
+                   help="mlp: 64-256-10 on flattened pixels; cnn: conv/BatchNorm/pool on the "
+                        "8x8 image; rnn: an LSTM reading the image row by row")
     d.add_argument("--optimizer", choices=sorted(_OPTIMIZERS), default="adam")
     d.add_argument("--lr", type=_positive(float), default=None,
                    help="learning rate (default: per optimizer, 5e-3 for adam)")
@@ -96,7 +99,10 @@ def _demo(args):
     ranks = gc.distributed.world_size() if dist else 1
     out = print if not dist or gc.distributed.rank() == 0 else (lambda *a, **k: None)
     gc.manual_seed(args.seed)
-    model = nn.Sequential(nn.Linear(64, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 10))
+    kind = getattr(args, "model", "mlp")
+    model, title = _demo_model(kind)
+    if kind != "mlp":  # the images: (N, 1, 8, 8)
+        X_train, X_val, X_test = (a.reshape(-1, 1, 8, 8) for a in (X_train, X_val, X_test))
     if dist:
         model = gc.distributed.DistributedDataParallel(model)
     lr0, make = _OPTIMIZERS[args.optimizer]
@@ -118,7 +124,7 @@ def _demo(args):
     val_loader = DataLoader(TensorDataset(X_val, y_val), batch_size=512)
     test_loader = DataLoader(TensorDataset(X_test, y_test), batch_size=512)
 
-    out(f"gradcore demo: MLP 64-{HIDDEN}-10 (ReLU) on the 8x8 digits, standardized pixels "
+    out(f"gradcore demo: {title} on the 8x8 digits, standardized pixels "
           f"(train {len(y_train)} / val {len(y_val)} / test {len(y_test)})")
     per_rank = (f" ({_plural(ranks, 'rank')} x {train_loader.batch_size}, "
                 f"{_plural(gc.get_num_threads(), 'thread')} each)") if dist else ""
@@ -130,8 +136,8 @@ def _demo(args):
                         scheduler=sched, progress=not args.no_progress)
     out(hist.to_table(columns=("epoch", "loss", "accuracy", "val_accuracy", "lr",
                                "epoch_time")))
-    labels = {name: f"{name} {type(m).__name__}({m.in_features}->{m.out_features})"
-              for name, m in model.named_modules() if isinstance(m, nn.Linear)}
+    labels = {name: f"{name} {_describe(m)}" for name, m in model.named_modules()
+              if _describe(m)}
     out("\nlayer-wise gradient norms (mean L2 norm of the layer's gradient per step):")
     out(hist.grad_norm_table(labels=labels))
     if args.plot and out is print:
@@ -139,6 +145,47 @@ def _demo(args):
     test = gc.train.evaluate(model, loss_fn, test_loader)
     out(f"\ntest accuracy: {test['accuracy']:.3f}")
     return 0
+
+
+class _RowReader:
+    """The demo's recurrent model: each 8x8 image is 8 steps of 8 pixels through an LSTM; the
+    last hidden state goes to a dense head. (Defined lazily: gc.nn is imported by the demo.)"""
+
+    @staticmethod
+    def make(nn):
+        class RowReader(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lstm = nn.LSTM(8, 64, batch_first=True)
+                self.head = nn.Linear(64, 10)
+
+            def forward(self, x):
+                out, _ = self.lstm(x.reshape(x.shape[0], 8, 8))
+                return self.head(out[:, -1])
+        return RowReader()
+
+
+def _demo_model(kind):
+    """(model, description) for --model."""
+    from gradcore import nn
+    if kind == "cnn":
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Dropout(0.3), nn.Linear(64 * 4 * 4, 10)), \
+            "CNN conv32-BN-conv64-BN-maxpool-dropout-dense"
+    if kind == "rnn":
+        return _RowReader.make(nn), "LSTM(8->64) reading rows, dense head"
+    return (nn.Sequential(nn.Linear(64, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 10)),
+            f"MLP 64-{HIDDEN}-10 (ReLU)")
+
+
+def _describe(m):
+    for attrs in (("in_features", "out_features"), ("in_channels", "out_channels"),
+                  ("input_size", "hidden_size")):
+        if all(hasattr(m, a) for a in attrs):
+            return f"{type(m).__name__}({getattr(m, attrs[0])}->{getattr(m, attrs[1])})"
+    return None
 
 
 def bench(args):
