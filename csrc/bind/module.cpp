@@ -421,6 +421,23 @@ py::list kernel_schemas() {
 
 }  // namespace
 
+// The x86-64 level this CPU runs (4: AVX-512, 3: AVX2+FMA, 2, 1), for gradcore/_C.py's choice
+// of variant; the checks are compile-time literals, so this is a baseline-safe function.
+int cpu_level() {
+#if defined(__x86_64__) && defined(__GNUC__) && __GNUC__ >= 12
+  if (__builtin_cpu_supports("x86-64-v4")) return 4;
+  if (__builtin_cpu_supports("x86-64-v3")) return 3;
+  if (__builtin_cpu_supports("x86-64-v2")) return 2;
+  return 1;
+#elif defined(__x86_64__)
+  if (__builtin_cpu_supports("avx512f")) return 4;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 3;
+  return 1;
+#else
+  return 0;
+#endif
+}
+
 // A build for a newer CPU than this one would die of SIGILL at the first kernel: refuse at import.
 void check_cpu() {
   const char* missing = nullptr;
@@ -436,10 +453,10 @@ void check_cpu() {
   if (missing)
     throw std::runtime_error(std::string("gradcore was compiled for a CPU with ") + missing +
                              ", which this CPU lacks; reinstall with "
-                             "`pip install . -Ccmake.define.GRADCORE_SIMD=portable`");
+                             "`pip install . -Ccmake.define.GRADCORE_SIMD=dispatch`");
 }
 
-PYBIND11_MODULE(_C, m) {
+PYBIND11_MODULE(GC_MODULE, m) {
   check_cpu();
   if (!registry_error().empty()) throw std::logic_error(registry_error());
   m.doc() = "gradcore's private C++ core. Use the gradcore package instead.";
@@ -493,4 +510,5 @@ PYBIND11_MODULE(_C, m) {
   m.def("storage_cached_bytes", &storage_cached_bytes);
   m.def("storage_empty_cache", &storage_empty_cache);
   m.def("config", &config);
+  m.def("cpu_level", &cpu_level);
 }

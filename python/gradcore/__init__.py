@@ -46,7 +46,8 @@ def show_config():
           f"  Eigen:       {c['eigen']}\n"
           f"  OpenMP:      {omp}\n"
           f"  threads:     {c['num_threads']}\n"
-          f"  SIMD build:  {c['simd_option']} ({c['simd']})\n"
+          f"  SIMD path:   _C_{_C.variant} ({c['simd'] or 'baseline x86-64'}; CPU level "
+          f"x86-64-v{_C.cpu_level()}; GRADCORE_SIMD forces a path)\n"
           f"  compiler:    GCC {c['compiler']}")
 
 
