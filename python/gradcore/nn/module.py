@@ -90,9 +90,13 @@ class Module:
                                   '"forward" function')
 
     def __call__(self, *args, **kwargs):
-        d = self.__dict__
         if _global_pre_hooks or _global_hooks:
             return self._call_with_global_hooks(args, kwargs)
+        return self._call_local(args, kwargs)
+
+    def _call_local(self, args, kwargs):
+        """forward between this module's own pre- and post-forward hooks."""
+        d = self.__dict__
         if d["_forward_pre_hooks"]:
             for hook in list(d["_forward_pre_hooks"].values()):
                 res = hook(self, args)
@@ -114,18 +118,7 @@ class Module:
                 args = res if isinstance(res, tuple) else (res,)
         out, ok = None, False
         try:
-            d = self.__dict__
-            if d["_forward_pre_hooks"]:
-                for hook in list(d["_forward_pre_hooks"].values()):
-                    res = hook(self, args)
-                    if res is not None:
-                        args = res if isinstance(res, tuple) else (res,)
-            out = self.forward(*args, **kwargs)
-            if d["_forward_hooks"]:
-                for hook in list(d["_forward_hooks"].values()):
-                    res = hook(self, args, out)
-                    if res is not None:
-                        out = res
+            out = self._call_local(args, kwargs)
             ok = True
         finally:
             for hook, always in list(_global_hooks.values()):
