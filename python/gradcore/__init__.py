@@ -61,3 +61,4 @@ from . import nn  # noqa: E402
 from . import optim  # noqa: E402
 from . import profiler  # noqa: E402
 from . import distributed  # noqa: E402  (mpi4py is imported by distributed.init() only)
+from . import diagnostics  # noqa: E402
