@@ -13,7 +13,6 @@
 #include <cmath>
 #include <limits>
 #include <vector>
-#include <Eigen/Core>
 #include "core/registry.h"
 #include "kernels/broadcast.h"
 
@@ -21,37 +20,53 @@ namespace gc {
 namespace {
 
 constexpr int64_t kChunk = 16384;
+// A memory-bound pass: a second thread gains little below a few million elements, and on a
+// busy machine a parallel region can wait milliseconds for a descheduled thread (measured:
+// 670K float32 gradients took 0.3 ms serial, up to 12 ms with 2 threads under load).
+constexpr int64_t kStatsParallelMin = int64_t(1) << 22;
 constexpr int kCols = 5;
 struct Chunk { int64_t t, b, e; };
 struct Part { double sq, mx, nf, dsq, psq; };
 
-template <class T> using Vec = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+// `omp simd reduction` lets the compiler reassociate the sums (a strict serial FP sum does
+// not vectorize without -ffast-math); the accumulators are double, so float32 sums of
+// squares stay accurate to ~1e-15 relative.
 
-// Statistics of g[b, e): a vectorized pass (Eigen's multi-accumulator reductions); a second,
-// scalar pass counts non-finite values only when the first found some.
-template <class T> void g_part(const T* g, int64_t b, int64_t e, Part& r) {
-  auto v = Vec<T>(g + b, e - b);
-  const double sq = v.template cast<double>().square().sum();
-  double mx = e > b ? double(v.abs().maxCoeff()) : 0.0;
+// Statistics of g[b, e); a second, scalar pass counts non-finite values only when the first
+// found some (the sum of squares is then non-finite).
+template <class T> void g_part(const T* __restrict g, int64_t b, int64_t e, Part& r) {
+  double sq = 0;
+  T mx = 0;
+#pragma omp simd reduction(+ : sq) reduction(max : mx)
+  for (int64_t i = b; i < e; ++i) {
+    const T x = g[i];
+    sq += double(x) * double(x);
+    mx = std::max(mx, std::abs(x));
+  }
+  double m = double(mx);
   double nf = 0;
   if (!std::isfinite(sq)) {
     bool nan = false;
-    for (int64_t i = b; i < e; ++i) {
-      const T x = g[i];
+    for (int64_t k = b; k < e; ++k) {
+      const T x = g[k];
       if (!std::isfinite(x)) { nf += 1; nan |= std::isnan(x); }
     }
-    if (nf) mx = nan ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity();
+    if (nf) m = nan ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity();
   }
-  r.sq = sq; r.mx = mx; r.nf = nf;
+  r.sq = sq; r.mx = m; r.nf = nf;
 }
 
-// |p - prev|^2 and |p|^2 over [b, e), then prev = p.
-template <class T> void p_part(const T* p, T* prev, int64_t b, int64_t e, Part& r) {
-  auto vp = Vec<T>(p + b, e - b);
-  auto vq = Vec<T>(prev + b, e - b);
-  r.dsq = (vp.template cast<double>() - vq.template cast<double>()).square().sum();
-  r.psq = vp.template cast<double>().square().sum();
-  for (int64_t i = b; i < e; ++i) prev[i] = p[i];
+// |p - prev|^2 and |p|^2 over [b, e), then prev = p (one pass).
+template <class T> void p_part(const T* __restrict p, T* __restrict prev, int64_t b, int64_t e, Part& r) {
+  double dsq = 0, psq = 0;
+#pragma omp simd reduction(+ : dsq, psq)
+  for (int64_t i = b; i < e; ++i) {
+    const double x = double(p[i]), d = x - double(prev[i]);
+    dsq += d * d;
+    psq += x * x;
+    prev[i] = p[i];
+  }
+  r.dsq = dsq; r.psq = psq;
 }
 
 void grad_stats(Ins in, Outs, Attrs at) {
@@ -101,7 +116,7 @@ void grad_stats(Ins in, Outs, Attrs at) {
   }
   part.resize(work.size());
   const int64_t nw = int64_t(work.size());
-#pragma omp parallel for schedule(dynamic, 1) if (total >= kParallelMin && nw > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (total >= kStatsParallelMin && nw > 1)
   for (int64_t w = 0; w < nw; ++w) {
     const Chunk c = work[w];
     Part& r = part[w];

@@ -67,11 +67,16 @@ class GradientMonitor:
     A layer is flagged 'vanishing' when its gradient L2 norm is below ``vanish_below``,
     'exploding' above ``explode_above``, for ``patience`` consecutive steps (hysteresis: one
     noisy step is not an alert; the alert re-arms after ``patience`` steps back in range);
-    'nonfinite' at the first step a NaN/Inf appears. ``update_ratio=False`` skips the
-    |dw|/|w| measurement (it keeps a copy of the parameters)."""
+    'nonfinite' at the first step a NaN/Inf appears.
+
+    The update-to-weight ratio |dw|/|w| is measured for every ``ratio_every``-th optimizer
+    step (the parameters are read on that step and the one before; NaN in the per-step
+    series otherwise): reading the parameters twice per step would cost about as much again
+    as the gradient statistics. ``ratio_every=1`` measures every step; ``update_ratio=False``
+    never (and keeps no copy of the parameters)."""
 
     def __init__(self, model, vanish_below=1e-7, explode_above=1e3, patience=3,
-                 update_ratio=True):
+                 update_ratio=True, ratio_every=10):
         if not (vanish_below >= 0 and explode_above > vanish_below):
             raise ValueError(f"GradientMonitor: need 0 <= vanish_below < explode_above, got "
                              f"{vanish_below!r}, {explode_above!r}")
@@ -79,6 +84,10 @@ class GradientMonitor:
             raise ValueError(f"GradientMonitor: patience must be an int >= 1, got {patience!r}")
         self.vanish_below, self.explode_above = float(vanish_below), float(explode_above)
         self.patience = patience
+        if isinstance(ratio_every, bool) or not isinstance(ratio_every, int) or ratio_every < 1:
+            raise ValueError(f"GradientMonitor: ratio_every must be an int >= 1, got "
+                             f"{ratio_every!r}")
+        self.ratio_every = ratio_every
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.param_names = [n for n, _ in named]
         self._params = [p for _, p in named]
@@ -92,13 +101,20 @@ class GradientMonitor:
         self._zero = {}
         self._prev = [D.empty(p.shape, CODE[p.dtype]) for p in self._params] \
             if update_ratio else None
-        self._have_prev = False
+        self._snap_step = -2
         self.steps = 0
         self._pnorm, self._lnorm, self._lmax, self._lnf, self._ratio = [], [], [], [], []
         L = len(self.layers)
-        self._streak = {k: np.zeros(L, np.int64) for k in _KINDS}
-        self._calm = {k: np.zeros(L, np.int64) for k in _KINDS}
-        self._active = {k: np.zeros(L, bool) for k in _KINDS}
+        self._cond = np.zeros((3, L), bool)
+        self._streak = np.zeros((3, L), np.int64)
+        self._calm = np.zeros((3, L), np.int64)
+        self._active = np.zeros((3, L), bool)
+        self._need = np.array([[1], [patience], [patience]])
+        self._zeros_l, self._nan_l = np.zeros(L), np.full(L, np.nan)
+        # reduceat needs each layer's parameters to be contiguous (named_parameters order)
+        order = [self.layers.index(layer_of(n)) for n in self.param_names]
+        self._starts = (np.flatnonzero(np.diff([-1] + order)) if order == sorted(order)
+                        else None)
         self._issues = []
         self._reported = 0
         self._norms_cache = (-1, None)
@@ -109,87 +125,106 @@ class GradientMonitor:
         alerts. Returns the issues raised by this step (usually [])."""
         if not self._params:
             return []
+        s, k = self.steps, self.ratio_every
+        # Parameters are read (update norm, snapshot) on the step before a ratio step (the
+        # snapshot) and on the ratio step itself (the update of the step in between).
+        snap = self._prev is not None and (k == 1 or s % k in (0, k - 1))
         arrays, missing = [], None
         for j, p in enumerate(self._params):
             g = p.grad
             if g is None:
-                missing = [] if missing is None else missing
-                missing.append(j)
+                missing = (missing or []) + [j]
                 g = self._zero.get(j)
                 if g is None:
                     g = self._zero[j] = np.zeros(p.shape, p._data.dtype)
             else:
                 g = g._data
-            if self._prev is None:
-                arrays.append(g)
-            else:
+            if snap:
                 arrays += (g, p._data, self._prev[j])
+            else:
+                arrays.append(g)
         out = self._out
-        D.run(K.grad_stats, out, *arrays, mode=0 if self._prev is None else 1)
-        sq, mx, nf = out[:, 0].copy(), out[:, 1].copy(), out[:, 2].copy()
-        miss = np.zeros(len(sq), bool)
-        if missing:
-            miss[missing] = True
-            sq[miss] = mx[miss] = np.nan
-        self._update_ratio(out)
-        lnorm = np.sqrt(self._lsum(np.where(miss, 0.0, sq)))
-        lnorm[(self._member & ~miss).sum(1) == 0] = np.nan
-        lmax = np.where(self._member & ~miss, mx[None, :], -np.inf).max(1)
-        lnf = self._lsum(nf)
-        self._pnorm.append(np.sqrt(sq))
+        D.run(K.grad_stats, out, *arrays, mode=1 if snap else 0)
+        if missing is None and not out[:, 2].any() and self._starts is not None:
+            lsq = np.add.reduceat(out[:, 0], self._starts)     # the common case: all finite
+            lmax = np.maximum.reduceat(out[:, 1], self._starts)
+            lnf = self._zeros_l
+            self._pnorm.append(np.sqrt(out[:, 0]))
+            lnorm = np.sqrt(lsq)
+        else:
+            lnorm, lmax, lnf = self._slow(out, missing)
+        ratio = self._nan_l
+        if snap and self._snap_step == s - 1:
+            ratio = self._ratios(out)
+            if s:
+                self._ratio[-1] = ratio
+        if snap:
+            self._snap_step = s
         self._lnorm.append(lnorm)
         self._lmax.append(lmax)
         self._lnf.append(lnf)
-        self._ratio.append(np.full(len(self.layers), np.nan))
+        self._ratio.append(self._nan_l)
         new = self._alerts(lnorm, lnf)
         self.steps += 1
         return new
 
     __call__ = record
 
+    def _slow(self, out, missing):
+        """Per-layer statistics when a gradient is missing or non-finite (NaN stays in its
+        own layer; a layer without any gradient gets NaN)."""
+        sq, mx, nf = out[:, 0].copy(), out[:, 1].copy(), out[:, 2].copy()
+        miss = np.zeros(len(sq), bool)
+        if missing:
+            miss[missing] = True
+            sq[miss] = mx[miss] = np.nan
+        self._pnorm.append(np.sqrt(sq))
+        lnorm = np.sqrt(self._lsum(np.where(miss, 0.0, sq)))
+        lnorm[(self._member & ~miss).sum(1) == 0] = np.nan
+        lmax = np.where(self._member & ~miss, mx[None, :], -np.inf).max(1)
+        return lnorm, lmax, self._lsum(nf)
+
     def flush(self):
-        """Measure the update of the optimizer step made after the last ``record()`` (its
-        update ratio is otherwise known only at the next one)."""
-        if self._prev is None or not self._params or not self._have_prev:
+        """Measure the update of the optimizer step made after the last ``record()`` when
+        that record took a snapshot (its ratio is otherwise known only at the next one)."""
+        if self._prev is None or not self._params or self._snap_step != self.steps - 1:
             return
         arrays = []
         for j, p in enumerate(self._params):
             arrays += (p._data, self._prev[j])
         D.run(K.grad_stats, self._out, *arrays, mode=2)
-        self._update_ratio(self._out)
+        self._ratio[-1] = self._ratios(self._out)
+        self._snap_step = -2
 
-    def _update_ratio(self, out):
-        if self._prev is None:
-            return
-        if self._have_prev and self._ratio:
-            dsq, wsq = self._lsum(out[:, 3]), self._lsum(out[:, 4])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                self._ratio[-1] = np.sqrt(dsq) / np.sqrt(wsq)
-        self._have_prev = True
+    def _ratios(self, out):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.sqrt(self._lsum(out[:, 3])) / np.sqrt(self._lsum(out[:, 4]))
 
     def _lsum(self, v):
         """Per-layer sums of a per-parameter vector (a NaN stays in its own layer)."""
         return np.where(self._member, v[None, :], 0.0).sum(1)
 
     def _alerts(self, lnorm, lnf):
-        conds = {"nonfinite": lnf > 0,
-                 "exploding": (lnorm > self.explode_above) & (lnf == 0),
-                 "vanishing": lnorm < self.vanish_below}
+        # rows: nonfinite, exploding, vanishing. A step that overflows to NaN/Inf right after
+        # finite norms above the threshold continues the exploding streak.
+        c = self._cond
+        np.greater(lnf, 0, out=c[0])
+        np.greater(lnorm, self.explode_above, out=c[1])
+        if c[0].any():
+            c[1] = c[1] & ~c[0] | c[0] & (self._streak[1] > 0)
+        np.less(lnorm, self.vanish_below, out=c[2])
+        self._streak = np.where(c, self._streak + 1, 0)
+        self._calm = np.where(c, 0, self._calm + 1)
+        self._active &= self._calm < self.patience
+        onset = (self._streak >= self._need) & ~self._active
+        if not onset.any():
+            return []
+        self._active |= onset
         new = []
-        for kind in _KINDS:
-            c = conds[kind]
-            need = 1 if kind == "nonfinite" else self.patience
-            streak = self._streak[kind] = np.where(c, self._streak[kind] + 1, 0)
-            calm = self._calm[kind] = np.where(c, 0, self._calm[kind] + 1)
-            active = self._active[kind]
-            active &= ~(calm >= self.patience)
-            onset = (streak >= need) & ~active
-            if onset.any():
-                active |= onset
-                for i in np.flatnonzero(onset):
-                    start = self.steps - int(streak[i]) + 1
-                    v = self._lnf[start][i] if kind == "nonfinite" else self._lnorm[start][i]
-                    new.append(Issue(kind, self.layers[i], start, float(v)))
+        for r, i in zip(*np.nonzero(onset)):
+            start = self.steps - int(self._streak[r, i]) + 1
+            v = self._lnf[start][i] if r == 0 else self._lnorm[start][i]
+            new.append(Issue(_KINDS[r], self.layers[i], start, float(v)))
         self._issues += new
         return new
 

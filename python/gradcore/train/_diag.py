@@ -35,7 +35,8 @@ def warn_issues(issues):
         by_kind.setdefault(iss.kind, []).append(iss)
     for kind, lst in by_kind.items():
         what = "non-finite values (count)" if kind == "nonfinite" else "gradient L2 norm"
-        layers = "; ".join(f"layer '{i.name}' at step {i.step}: {what} {i.value:.3g}"
+        fmt = "{:.0f}" if kind == "nonfinite" else "{:.3g}"
+        layers = "; ".join(f"layer '{i.name}' at step {i.step}: {what} {fmt.format(i.value)}"
                            for i in lst)
         warnings.warn(f"{kind} gradients: {layers}. Usual remedies: {REMEDIES[kind]}.",
                       GradientWarning, stacklevel=3)
