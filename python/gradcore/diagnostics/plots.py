@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-__all__ = ["plot_gradient_flow", "plot_lr_find", "draw_gradient_flow"]
+__all__ = ["plot_gradient_flow", "plot_lr_find", "draw_gradient_flow", "draw_update_ratios"]
 
 
 def _figure(size):
@@ -41,12 +41,13 @@ def draw_gradient_flow(ax, source, max_layers=12):
     if len(names) > max_layers:
         keep = np.unique(np.linspace(0, len(names) - 1, max_layers).round().astype(int))
         names = [names[i] for i in keep]
-    cmap = ax.figure.colormaps["viridis"] if hasattr(ax.figure, "colormaps") else None
+    import matplotlib
+    cmap = matplotlib.colormaps["viridis"]   # first layers dark, last layers light
     for j, n in enumerate(names):
         v = np.asarray(series[n], float)
         steps = np.arange(len(v))
         ok = np.isfinite(v) & (v > 0)
-        color = cmap(j / max(len(names) - 1, 1)) if cmap is not None else None
+        color = cmap(j / max(len(names) - 1, 1))
         ax.semilogy(steps[ok], v[ok], lw=1, label=n, color=color)
         bad = ~np.isfinite(v)
         if bad.any():
@@ -57,6 +58,25 @@ def draw_gradient_flow(ax, source, max_layers=12):
     ax.set_ylabel("gradient L2 norm per layer")
     ax.set_title("gradient flow")
     ax.legend(fontsize="x-small", ncol=2)
+
+
+def draw_update_ratios(ax, series, max_layers=12):
+    """Per-layer update-to-weight ratio |dw|/|w| on the steps where it was measured."""
+    names = list(series)
+    if len(names) > max_layers:
+        keep = np.unique(np.linspace(0, len(names) - 1, max_layers).round().astype(int))
+        names = [names[i] for i in keep]
+    for n in names:
+        v = np.asarray(series[n], float)
+        steps = np.arange(len(v))
+        ok = np.isfinite(v) & (v > 0)
+        if ok.any():
+            ax.semilogy(steps[ok], v[ok], marker=".", ms=3, lw=1, label=n)
+    ax.set_xlabel("step")
+    ax.set_ylabel("|dw| / |w|")
+    ax.set_title("update-to-weight ratio per layer")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="x-small", ncol=2)
 
 
 def plot_gradient_flow(source, path, max_layers=12):

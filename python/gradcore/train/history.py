@@ -143,7 +143,8 @@ class History:
 
     # ---- plot ------------------------------------------------------------------------------
     def plot(self, path):
-        """Loss, accuracy, learning rate and per-parameter gradient norms per epoch, as a PNG.
+        """Loss, accuracy, learning rate and per-parameter gradient norms per epoch, and (with
+        fit's monitor) the gradient flow per step and the update ratios, as a PNG.
         Needs matplotlib (pip install gradcore[plot]); uses the Agg canvas directly, so the
         global pyplot backend is left alone. Returns ``path``."""
         try:
@@ -153,9 +154,10 @@ class History:
             raise ImportError("History.plot needs matplotlib: pip install gradcore[plot]  "
                               "(or: pip install matplotlib)") from None
         ep = list(range(1, self.epochs + 1))
-        fig = Figure(figsize=(10, 7), tight_layout=True)
+        flow = bool(self.layer_grad_norms_step)   # fit's monitor: the gradient panels
+        fig = Figure(figsize=(10, 10.5 if flow else 7), tight_layout=True)
         FigureCanvasAgg(fig)
-        axes = fig.subplots(2, 2)
+        axes = fig.subplots(3 if flow else 2, 2)
         panels = [(axes[0, 0], "loss", ("loss", "val_loss")),
                   (axes[0, 1], "accuracy", ("accuracy", "val_accuracy")),
                   (axes[1, 0], "learning rate", ("lr",))]
@@ -177,6 +179,10 @@ class History:
         ax.set_xlabel("epoch")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")
+        if flow:
+            from ..diagnostics.plots import draw_gradient_flow, draw_update_ratios
+            draw_gradient_flow(axes[2, 0], self)
+            draw_update_ratios(axes[2, 1], self.update_ratios_step)
         fig.savefig(path, dpi=100)
         return path
 
