@@ -186,5 +186,5 @@ def detect_anomaly(check_nan=True):
     forward or backward, the input and output shapes, the module that owns it and the Python
     line that created it. Slow (a check after every kernel); meant for debugging, as torch's.
     ``check_nan=False`` makes it a no-op context."""
-    from .diagnostics.anomaly import detect_anomaly as _detect
-    return _detect(check_nan)
+    from .diagnostics.anomaly import anomaly_mode
+    return anomaly_mode(check_nan)

@@ -10,7 +10,8 @@
 ``gc.train.fit`` runs the monitor by default (``monitor=True``).
 """
 from .monitor import GradientMonitor, Issue
-from .anomaly import AnomalyError, detect_anomaly, locate_nonfinite
+from ..autograd import AnomalyError, detect_anomaly
+from .anomaly import locate_nonfinite
 from .activations import activation_gradients
 from .noise import NoiseScale, gradient_noise_scale
 from .lr_find import LRFinderResult, lr_find

@@ -22,7 +22,7 @@ from .. import dispatch as D
 from .. import engine
 from ..autograd import AnomalyError
 
-__all__ = ["detect_anomaly", "locate_nonfinite", "AnomalyError"]
+__all__ = ["anomaly_mode", "locate_nonfinite", "AnomalyError", "user_line"]
 
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
@@ -141,8 +141,8 @@ def _shapes(shapes):
 
 
 @contextlib.contextmanager
-def detect_anomaly(check_nan=True):
-    """See ``gc.autograd.detect_anomaly``."""
+def anomaly_mode(check_nan=True):
+    """The context behind ``gc.autograd.detect_anomaly`` (see there)."""
     if not check_nan:
         yield
         return

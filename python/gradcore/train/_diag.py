@@ -12,10 +12,11 @@ class GradientWarning(UserWarning):
     """A layer's gradients vanished, exploded or turned non-finite during ``fit``."""
 
 
-def make_monitor(model, monitor):
+def make_monitor(model, monitor, steps_per_epoch=None):
     from ..diagnostics.monitor import GradientMonitor
-    if monitor is True:
-        return GradientMonitor(model)
+    if monitor is True:   # short epochs measure the update ratio more often (>= 1 per epoch)
+        every = 10 if not steps_per_epoch else max(1, min(10, steps_per_epoch // 2))
+        return GradientMonitor(model, ratio_every=every)
     if monitor is False or monitor is None:
         return None
     if isinstance(monitor, GradientMonitor):

@@ -73,13 +73,13 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
     params = [p for _, p in named]
     history = History()
     history.grad_norms = {n: [] for n, _ in named}
-    mon = _diag.make_monitor(model, monitor)
+    steps = len(train_loader) if hasattr(train_loader, "__len__") else None
+    mon = _diag.make_monitor(model, monitor, steps)
     history.monitor = mon
     watch = _diag.NonfiniteWatch(model, loss_fn, on_nonfinite)
     for cb in callbacks:
         cb.set_context(model, optimizer, history)
         cb.stop_training = False
-    steps = len(train_loader) if hasattr(train_loader, "__len__") else None
     bar = _bar(progress and _rank() == 0, epochs * steps if steps is not None else None)
     finish_sync = getattr(model, "finish_grad_sync", None)
     set_epoch = getattr(getattr(train_loader, "sampler", None), "set_epoch", None)
