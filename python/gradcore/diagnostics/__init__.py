@@ -9,14 +9,13 @@
 - ``plot_gradient_flow``, ``plot_lr_find``: PNGs (matplotlib, imported lazily).
 ``gc.train.fit`` runs the monitor by default (``monitor=True``).
 """
-from .monitor import GradientMonitor, Issue
+from .monitor import GradientMonitor, GradientWarning, Issue
 from ..autograd import AnomalyError, detect_anomaly
 from .anomaly import locate_nonfinite
 from .activations import activation_gradients
 from .noise import NoiseScale, gradient_noise_scale
 from .lr_find import LRFinderResult, lr_find
 from .plots import plot_gradient_flow, plot_lr_find
-from ..train._diag import GradientWarning
 
 __all__ = ["GradientMonitor", "Issue", "AnomalyError", "detect_anomaly", "locate_nonfinite",
            "activation_gradients", "NoiseScale", "gradient_noise_scale", "LRFinderResult",

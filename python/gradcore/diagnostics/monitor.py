@@ -30,7 +30,12 @@ from .. import dispatch as D
 from ..dispatch import K
 from ..dtypes import CODE, float64
 
-__all__ = ["GradientMonitor", "Issue", "REMEDIES"]
+__all__ = ["GradientMonitor", "Issue", "REMEDIES", "GradientWarning"]
+
+
+class GradientWarning(UserWarning):
+    """A layer's gradients vanished, exploded or turned non-finite during ``fit``."""
+
 
 REMEDIES = {
     "vanishing": "check the initialisation (kaiming for ReLU, xavier for tanh/sigmoid), prefer "

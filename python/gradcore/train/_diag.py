@@ -8,10 +8,6 @@ import numpy as np
 from .. import dispatch as D
 
 
-class GradientWarning(UserWarning):
-    """A layer's gradients vanished, exploded or turned non-finite during ``fit``."""
-
-
 def make_monitor(model, monitor, steps_per_epoch=None):
     from ..diagnostics.monitor import GradientMonitor
     if monitor is True:   # short epochs measure the update ratio more often (>= 1 per epoch)
@@ -30,7 +26,7 @@ def warn_issues(issues):
     step for the same reason share one warning."""
     if not issues:
         return
-    from ..diagnostics.monitor import REMEDIES
+    from ..diagnostics.monitor import REMEDIES, GradientWarning
     by_kind = {}
     for iss in issues:
         by_kind.setdefault(iss.kind, []).append(iss)
@@ -96,6 +92,7 @@ class NonfiniteWatch:
         err.step = step
         if self.mode == "raise":
             raise err
+        from ..diagnostics.monitor import GradientWarning
         warnings.warn(str(err), GradientWarning, stacklevel=3)
         self.active = False   # once per fit
 
