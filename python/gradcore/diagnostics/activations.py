@@ -9,6 +9,7 @@ ones seed, so every activation is supported without a formula table):
 - ``frac_dead``: fraction of units (every position but the batch dim) whose derivative is 0
   for every sample of the batch (ReLU units never active).
 """
+from .. import dispatch as D
 from ..autograd import grad, no_grad
 from ..nn import activation as A
 from ..tensor import ones
@@ -24,7 +25,9 @@ _ELEMENTWISE = (A.ReLU, A.LeakyReLU, A.Sigmoid, A.Tanh, A.GELU) + tuple(
 def activation_gradients(model, x, saturation=1e-2):
     """dict: layer name -> {'mean_abs_grad', 'frac_saturated', 'frac_dead'} for every
     activation module of ``model`` (a forward pass on ``x``, a tensor or a tuple of inputs;
-    no parameter gradients are touched)."""
+    no parameter gradients are touched; the generator state is restored, so a dropout layer
+    in train mode does not shift the random numbers of training)."""
+    rng = D.get_rng_state()
     inputs = {}
     names = {m: n for n, m in model.named_modules() if isinstance(m, _ELEMENTWISE)}
     hooks = [m.register_forward_hook(lambda m, a, o: inputs.__setitem__(m, a[0].detach()))
@@ -35,6 +38,7 @@ def activation_gradients(model, x, saturation=1e-2):
     finally:
         for h in hooks:
             h.remove()
+        D.set_rng_state(rng)
     out = {}
     for m, xin in inputs.items():
         z = xin.detach().requires_grad_(True)

@@ -49,6 +49,8 @@ def epoch_layer_stats(mon, step0, history):
         history.update_ratios_step.setdefault(name, []).extend(ratio[:, i].tolist())
         history.layer_grad_norms.setdefault(name, []).append(_mean(norm[:, i]))
         history.update_ratios.setdefault(name, []).append(_mean(ratio[:, i]))
+    if not mon.param_names:
+        return {}
     p = np.array(mon._pnorm[step0:]).reshape(-1, len(mon.param_names))
     return {n: _mean(p[:, j]) for j, n in enumerate(mon.param_names)}
 
