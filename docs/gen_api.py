@@ -25,6 +25,8 @@ SECTIONS = [  # (title, module, prefix shown, torch's name for the same namespac
      "torch.optim.lr_scheduler."),
     ("Data: `gradcore.data`", gc.data, "data.", "torch.utils.data."),
     ("Training: `gradcore.train`", gc.train, "train.", "gradcore.train."),
+    ("Gradient diagnostics: `gradcore.diagnostics`", gc.diagnostics, "diagnostics.",
+     "gradcore.diagnostics."),
     ("Profiler: `gradcore.profiler`", gc.profiler, "profiler.", "torch.profiler."),
     ("Dispatcher and hooks: `gradcore.dispatch`", dispatch, "dispatch.", "gradcore.dispatch."),
     ("Data-parallel training: `gradcore.distributed`", gc.distributed, "distributed.",

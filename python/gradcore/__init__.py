@@ -63,3 +63,4 @@ from . import optim  # noqa: E402
 from . import profiler  # noqa: E402
 from .compile import compile, CompileError  # noqa: E402, A004
 from . import distributed  # noqa: E402  (mpi4py is imported by distributed.init() only)
+from . import diagnostics  # noqa: E402

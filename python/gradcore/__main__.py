@@ -34,6 +34,10 @@ def _positive(kind):
     return parse
 
 
+def _lr_arg(s):
+    return "auto" if s == "auto" else _positive(float)(s)
+
+
 def _parser():
     p = argparse.ArgumentParser(prog="python -m gradcore",
                                 description="gradcore: CPU autodiff engine and training stack")
@@ -44,8 +48,9 @@ def _parser():
                    help="mlp: 64-256-10 on flattened pixels; cnn: conv/BatchNorm/pool on the "
                         "8x8 image; rnn: an LSTM reading the image row by row")
     d.add_argument("--optimizer", choices=sorted(_OPTIMIZERS), default="adam")
-    d.add_argument("--lr", type=_positive(float), default=None,
-                   help="learning rate (default: per optimizer, 5e-3 for adam)")
+    d.add_argument("--lr", type=_lr_arg, default=None,
+                   help="learning rate, or 'auto' for the LR range test's suggestion "
+                        "(gc.diagnostics.lr_find); default: per optimizer, 5e-3 for adam")
     d.add_argument("--epochs", type=_positive(int), default=30)
     d.add_argument("--batch-size", type=_positive(int), default=64)
     d.add_argument("--seed", type=int, default=0)
@@ -107,8 +112,6 @@ def _demo(args):
         model = gc.distributed.DistributedDataParallel(model)
     lr0, make = _OPTIMIZERS[args.optimizer]
     lr = args.lr if args.lr is not None else lr0
-    opt = make(optim, model.parameters(), lr)
-    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
 
     def loss_fn(logits, target):
         return F.cross_entropy(logits, target, label_smoothing=LABEL_SMOOTHING)
@@ -122,12 +125,23 @@ def _demo(args):
         train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                                   seed=args.seed)
     val_loader = DataLoader(TensorDataset(X_val, y_val), batch_size=512)
+    auto = None
+    if lr == "auto":   # the range test restores the model, the optimizer and the loader
+        auto = gc.diagnostics.lr_find(model, loss_fn, make(optim, model.parameters(), lr0),
+                                      train_loader)
+        lr = auto.suggested_lr
+    opt = make(optim, model.parameters(), lr)
+    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
     test_loader = DataLoader(TensorDataset(X_test, y_test), batch_size=512)
 
     out(f"gradcore demo: {title} on the 8x8 digits, standardized pixels "
           f"(train {len(y_train)} / val {len(y_val)} / test {len(y_test)})")
     per_rank = (f" ({_plural(ranks, 'rank')} x {train_loader.batch_size}, "
                 f"{_plural(gc.get_num_threads(), 'thread')} each)") if dist else ""
+    if auto is not None:
+        out(f"  lr range test: {len(auto.lrs)} steps from {auto.lrs[0]:.0e} to "
+            f"{auto.lrs[-1]:.2g}{' (stopped: diverged)' if auto.diverged else ''}; "
+            f"suggested lr (steepest descent of the smoothed loss) {lr:.3g}")
     out(f"  {args.optimizer} lr={lr:g} with cosine annealing, batch {args.batch_size}{per_rank}, "
         f"{args.epochs} epochs, cross-entropy with label smoothing {LABEL_SMOOTHING}, "
         f"seed {args.seed}" + ("" if dist else f", {_plural(gc.get_num_threads(), 'thread')}")
@@ -142,6 +156,8 @@ def _demo(args):
     out(hist.grad_norm_table(labels=labels))
     if args.plot and out is print:
         out(f"\nwrote {hist.plot(args.plot)}")
+        if auto is not None:
+            out(f"wrote {auto.plot(os.path.splitext(args.plot)[0] + '_lr_find.png')}")
     test = gc.train.evaluate(model, loss_fn, test_loader)
     out(f"\ntest accuracy: {test['accuracy']:.3f}")
     return 0

@@ -167,3 +167,26 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, name=None, max_full=64
                         f"gradcheck failed for {label}: input {i} (shape {x.shape}), random "
                         f"projection <u, J^T v>: analytic {an!r}, numeric {num!r}")
     return True
+
+
+class AnomalyError(RuntimeError):
+    """The first kernel call that produced a NaN or Inf (``detect_anomaly``, ``fit``).
+    Attributes: ``op`` (kernel), ``primitive`` (the differentiable op whose forward or backward
+    ran it), ``phase`` ('forward' | 'backward'), ``input_shapes``, ``output_shapes``,
+    ``module`` (the owning module, or None) and ``line`` (the Python line that created it)."""
+
+    def __init__(self, msg, **info):
+        super().__init__(msg)
+        for k in ("op", "primitive", "phase", "input_shapes", "output_shapes", "module", "line",
+                  "propagated"):
+            setattr(self, k, info.get(k))
+
+
+def detect_anomaly(check_nan=True):
+    """Context manager: check every kernel output for NaN/Inf inside the block and raise
+    ``AnomalyError`` (a RuntimeError) at the first one, naming the op (kernel and primitive),
+    forward or backward, the input and output shapes, the module that owns it and the Python
+    line that created it. Slow (a check after every kernel); meant for debugging, as torch's.
+    ``check_nan=False`` makes it a no-op context."""
+    from .diagnostics.anomaly import anomaly_mode
+    return anomaly_mode(check_nan)

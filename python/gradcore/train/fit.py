@@ -8,6 +8,7 @@ import math
 import time
 
 from ..autograd import no_grad
+from . import _diag
 from .callbacks import Callback
 from .history import History
 
@@ -15,7 +16,8 @@ __all__ = ["fit", "evaluate"]
 
 
 def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, scheduler=None,
-        clip_grad_norm=None, metrics=("accuracy",), callbacks=(), progress=True):
+        clip_grad_norm=None, metrics=("accuracy",), callbacks=(), progress=True, monitor=True,
+        track_noise_scale=False, on_nonfinite="raise"):
     """Train ``model`` for ``epochs`` passes over ``train_loader`` and return a ``History``.
 
     Batches are tuples ``(*inputs, target)``: the model gets ``model(*inputs)`` and the loss
@@ -28,6 +30,20 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
     ReduceLROnPlateau steps with ``val_loss`` (``loss`` without a val_loader).
     ``clip_grad_norm`` clips the total gradient L2 norm (``gc.nn.utils.clip_grad_norm_``);
     ``history.grad_norms`` records the norms before clipping. ``progress`` shows a tqdm bar.
+
+    Gradient diagnostics (``gc.diagnostics``): with ``monitor=True`` (or a ``GradientMonitor``)
+    every step's gradients are measured by one multi-tensor kernel call; the history gets
+    per-layer series per step and per epoch (``layer_grad_norms``, ``update_ratios`` and their
+    ``*_step`` forms, ``history.monitor``), and the first time a layer vanishes, explodes or
+    goes non-finite one ``GradientWarning`` names the layer, the step, the value and the usual
+    remedies. When the loss or a gradient turns non-finite, the step is re-executed (same
+    batch, same generator state) with a finite check after every kernel, and the first op that
+    produced a NaN/Inf is reported (op, forward/backward, shapes, module, Python line):
+    ``on_nonfinite='raise'`` raises it (``gc.autograd.AnomalyError``), ``'warn'`` warns once and
+    goes on, ``'ignore'`` does neither. ``track_noise_scale=True`` records the gradient noise
+    scale B_simple (McCandlish et al. 2018) at the end of every epoch in
+    ``history.noise_scale`` (extra forward/backward passes; the model, the loader order and the
+    generator state are left as they were).
 
     Under ``mpiexec`` with ``gc.distributed.init()`` called, ``fit`` is collective and needs
     no changes: the loss and metrics (train and val) are averaged over all ranks weighted by
@@ -49,15 +65,21 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
         if not clip_grad_norm > 0:
             raise ValueError(f"fit: clip_grad_norm must be > 0, got {clip_grad_norm!r}")
         from ..nn.utils import clip_grad_norm_ as clip
+    if on_nonfinite not in ("raise", "warn", "ignore"):
+        raise ValueError(f"fit: on_nonfinite must be 'raise', 'warn' or 'ignore', got "
+                         f"{on_nonfinite!r}")
     per_batch, plateau = _scheduler_kind(scheduler)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [p for _, p in named]
     history = History()
     history.grad_norms = {n: [] for n, _ in named}
+    steps = len(train_loader) if hasattr(train_loader, "__len__") else None
+    mon = _diag.make_monitor(model, monitor, steps)
+    history.monitor = mon
+    watch = _diag.NonfiniteWatch(model, loss_fn, on_nonfinite)
     for cb in callbacks:
         cb.set_context(model, optimizer, history)
         cb.stop_training = False
-    steps = len(train_loader) if hasattr(train_loader, "__len__") else None
     bar = _bar(progress and _rank() == 0, epochs * steps if steps is not None else None)
     finish_sync = getattr(model, "finish_grad_sync", None)
     set_epoch = getattr(getattr(train_loader, "sampler", None), "set_epoch", None)
@@ -71,22 +93,30 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
             logs = {"lr": float(optimizer.param_groups[0]["lr"])}
             model.train()
             stats, gsum = _Stats(metric_fns), {n: [0.0, 0] for n, _ in named}
+            step0 = mon.steps if mon is not None else 0
             for b, batch in enumerate(train_loader):
                 *inputs, target = _split(batch)
+                rng = watch.before_step()
                 optimizer.zero_grad()
                 out = model(*inputs)
                 loss = loss_fn(out, target)
                 loss.backward()
                 if finish_sync is not None:
                     finish_sync()
-                _grad_norms(named, gsum)
+                n = len(target)
+                lv = stats.add(loss, out, target, n)
+                if mon is not None:
+                    _diag.warn_issues(mon.record())
+                else:
+                    _grad_norms(named, gsum)
+                if watch.active and (not math.isfinite(lv) or mon is not None and
+                                     mon.last_nonfinite()):
+                    watch.locate(inputs, target, rng, lv)
                 if clip is not None:
                     clip(params, clip_grad_norm)
                 optimizer.step()
                 if per_batch:
                     scheduler.step()
-                n = len(target)
-                lv = stats.add(loss, out, target, n)
                 if bar is not None:
                     bar.update(1)
                 _call(callbacks, "on_batch_end", b, {"loss": lv, "size": n})
@@ -104,7 +134,14 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
             logs["epoch_time"] = time.perf_counter() - t0
             for k in ("accuracy", "val_loss", "val_accuracy"):
                 logs.setdefault(k, None)
-            history._append(logs, {n: (s / c if c else float("nan")) for n, (s, c) in gsum.items()})
+            if mon is not None:
+                mon.flush()
+                gnorm = _diag.epoch_layer_stats(mon, step0, history)
+            else:
+                gnorm = {n: (s / c if c else float("nan")) for n, (s, c) in gsum.items()}
+            if track_noise_scale:
+                history.noise_scale.append(_diag.epoch_noise_scale(model, loss_fn, train_loader))
+            history._append(logs, gnorm)
             if bar is not None:
                 bar.set_postfix_str(_postfix(epoch, logs), refresh=False)
             _call(callbacks, "on_epoch_end", epoch, logs)

@@ -19,13 +19,26 @@ class History:
     ``grad_norms`` (parameter name -> per-epoch mean L2 norm of that parameter's gradient over
     the epoch's steps). Accuracies are fractions in [0, 1]; entries that were not measured (no
     val_loader, no accuracy metric) are None. Custom metrics live in ``metrics``.
-    ``history['loss']`` is ``history.loss``."""
+    ``history['loss']`` is ``history.loss``.
+
+    With fit's gradient monitor (the default): ``layer_grad_norms`` / ``update_ratios`` (layer
+    -> per-epoch mean gradient L2 norm / update-to-weight ratio |dw|/|w|), the same per step in
+    ``layer_grad_norms_step`` / ``update_ratios_step``, and ``monitor`` (the
+    ``gc.diagnostics.GradientMonitor``: ``summary()``, ``issues()``). ``noise_scale`` holds one
+    ``gc.diagnostics.NoiseScale`` per epoch with ``fit(..., track_noise_scale=True)``."""
+
+    _SERIES = ("layer_grad_norms", "layer_grad_norms_step", "update_ratios",
+               "update_ratios_step")
 
     def __init__(self):
         for k in _KEYS:
             setattr(self, k, [])
         self.grad_norms = {}
         self.metrics = {}
+        for k in self._SERIES:
+            setattr(self, k, {})
+        self.noise_scale = []
+        self.monitor = None
 
     # ---- dict-like access ------------------------------------------------------------------
     def keys(self):
@@ -57,6 +70,11 @@ class History:
         d = {k: list(getattr(self, k)) for k in _KEYS}
         d["grad_norms"] = {k: list(v) for k, v in self.grad_norms.items()}
         d["metrics"] = {k: list(v) for k, v in self.metrics.items()}
+        for k in self._SERIES:
+            if getattr(self, k):
+                d[k] = {n: list(v) for n, v in getattr(self, k).items()}
+        if self.noise_scale:
+            d["noise_scale"] = [float(x.b_simple) for x in self.noise_scale]
         return d
 
     def _append(self, logs, grad_norms):
@@ -109,13 +127,24 @@ class History:
             flags = [_flag(e[k], max(e.values(), key=_finite_or_zero), vanish_below,
                            explode_above, relative_vanish) for e in (first, last)]
             flag = next((f for f in _SEVERITY if f in flags), "ok")
-            rows.append([(labels or {}).get(k, k), f"{first[k]:.3e}", f"{last[k]:.3e}", flag])
-        return _format(["layer", "grad norm (epoch 1)", f"grad norm (epoch {self.epochs})",
-                        "flag"], rows, left=(0, 3))
+            if self.monitor is not None:   # the monitor's per-step alerts (with hysteresis)
+                kinds = {i.kind for i in self.monitor.issues() if i.name == k}
+                flag = next((f for f in _SEVERITY if f in kinds), "ok")
+            ratio = self.update_ratios.get(k)
+            row = [(labels or {}).get(k, k), f"{first[k]:.3e}", f"{last[k]:.3e}"]
+            if self.update_ratios:
+                row.append("-" if not ratio or not math.isfinite(ratio[-1])
+                           else f"{ratio[-1]:.2e}")
+            rows.append(row + [flag])
+        head = ["layer", "grad norm (epoch 1)", f"grad norm (epoch {self.epochs})"]
+        if self.update_ratios:
+            head.append(f"update/weight (epoch {self.epochs})")
+        return _format(head + ["flag"], rows, left=(0, len(head)))
 
     # ---- plot ------------------------------------------------------------------------------
     def plot(self, path):
-        """Loss, accuracy, learning rate and per-parameter gradient norms per epoch, as a PNG.
+        """Loss, accuracy, learning rate and per-parameter gradient norms per epoch, and (with
+        fit's monitor) the gradient flow per step and the update ratios, as a PNG.
         Needs matplotlib (pip install gradcore[plot]); uses the Agg canvas directly, so the
         global pyplot backend is left alone. Returns ``path``."""
         try:
@@ -125,9 +154,10 @@ class History:
             raise ImportError("History.plot needs matplotlib: pip install gradcore[plot]  "
                               "(or: pip install matplotlib)") from None
         ep = list(range(1, self.epochs + 1))
-        fig = Figure(figsize=(10, 7), tight_layout=True)
+        flow = bool(self.layer_grad_norms_step)   # fit's monitor: the gradient panels
+        fig = Figure(figsize=(10, 10.5 if flow else 7), tight_layout=True)
         FigureCanvasAgg(fig)
-        axes = fig.subplots(2, 2)
+        axes = fig.subplots(3 if flow else 2, 2)
         panels = [(axes[0, 0], "loss", ("loss", "val_loss")),
                   (axes[0, 1], "accuracy", ("accuracy", "val_accuracy")),
                   (axes[1, 0], "learning rate", ("lr",))]
@@ -149,6 +179,10 @@ class History:
         ax.set_xlabel("epoch")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")
+        if flow:
+            from ..diagnostics.plots import draw_gradient_flow, draw_update_ratios
+            draw_gradient_flow(axes[2, 0], self)
+            draw_update_ratios(axes[2, 1], self.update_ratios_step)
         fig.savefig(path, dpi=100)
         return path
 
