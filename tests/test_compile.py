@@ -116,3 +116,19 @@ def test_decorator_forms_and_bad_arguments():
         gc.compile(3)
     with pytest.raises(ValueError):
         gc.compile(lambda x: x, warmup=-1)
+
+
+def test_fit_compile_equals_eager_fit():
+    X = np.random.default_rng(0).standard_normal((100, 12)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64) + 2 * (X[:, 1] > 0)
+    runs = []
+    for compiled in (False, True):
+        model, o, sched = _setup(seed=1)
+        loader = gc.data.DataLoader(gc.data.TensorDataset(X, y), batch_size=16, shuffle=True,
+                                    seed=0)   # 6 batches of 16 and one of 4: two signatures
+        h = gc.train.fit(model, F.cross_entropy, o, loader, epochs=3, scheduler=sched,
+                         clip_grad_norm=1.0, progress=False, compile=compiled)
+        runs.append((h["loss"], h["accuracy"], [p.detach().numpy().copy() for p in model.parameters()]))
+    assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1]
+    for a, b in zip(runs[0][2], runs[1][2]):
+        np.testing.assert_array_equal(a, b)

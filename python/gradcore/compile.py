@@ -19,6 +19,9 @@ Rules (each raises ``gc.CompileError`` when broken, never a wrong replay):
   the Python decision. The error names the line.
 - tensor arguments must be used through kernels (a copy made with numpy would not be seen).
 Returned tensors are the recorded ones, overwritten by the next call (``clone()`` to keep one).
+Python side effects (``p.grad = ...`` done by backward, appends to lists) happen in the
+recorded call only: return what later code needs (``fit(compile=True)`` returns the gradient
+tensors and re-attaches them, since a new input shape gets its own recording and buffers).
 Schedulers and anything else that changes Python state belong outside the compiled function.
 """
 import collections

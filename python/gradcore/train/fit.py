@@ -17,7 +17,7 @@ __all__ = ["fit", "evaluate"]
 
 def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, scheduler=None,
         clip_grad_norm=None, metrics=("accuracy",), callbacks=(), progress=True, monitor=True,
-        track_noise_scale=False, on_nonfinite="raise"):
+        track_noise_scale=False, on_nonfinite="raise", compile=False):  # noqa: A002
     """Train ``model`` for ``epochs`` passes over ``train_loader`` and return a ``History``.
 
     Batches are tuples ``(*inputs, target)``: the model gets ``model(*inputs)`` and the loss
@@ -51,6 +51,8 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
     0 only; a loader's sampler with ``set_epoch`` (``gc.data.DistributedSampler``) gets the
     epoch number before each epoch; a ``DistributedDataParallel`` model's gradient sync is
     finished (``finish_grad_sync``) before the norms are read and the optimizer steps.
+    ``compile=True`` runs each step's two halves (zero_grad + forward + loss + backward, then
+    clipping + optimizer step) as ``gc.compile`` replays in C++: the same numbers, less Python.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
@@ -69,6 +71,7 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
         raise ValueError(f"fit: on_nonfinite must be 'raise', 'warn' or 'ignore', got "
                          f"{on_nonfinite!r}")
     per_batch, plateau = _scheduler_kind(scheduler)
+    fwd_bwd, update = _step_functions(model, loss_fn, optimizer, clip, clip_grad_norm, compile)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [p for _, p in named]
     history = History()
@@ -97,10 +100,7 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
             for b, batch in enumerate(train_loader):
                 *inputs, target = _split(batch)
                 rng = watch.before_step()
-                optimizer.zero_grad()
-                out = model(*inputs)
-                loss = loss_fn(out, target)
-                loss.backward()
+                out, loss = fwd_bwd(*inputs, target)
                 if finish_sync is not None:
                     finish_sync()
                 n = len(target)
@@ -112,9 +112,7 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
                 if watch.active and (not math.isfinite(lv) or mon is not None and
                                      mon.last_nonfinite()):
                     watch.locate(inputs, target, rng, lv)
-                if clip is not None:
-                    clip(params, clip_grad_norm)
-                optimizer.step()
+                update()
                 if per_batch:
                     scheduler.step()
                 if bar is not None:
@@ -225,6 +223,48 @@ def accuracy(output, target):
         target = target.long()
     n = pred.numel()
     return (pred == target).sum().item() / n if n else float("nan")
+
+
+def _step_functions(model, loss_fn, optimizer, clip, max_norm, compiled):
+    """The step's two halves: zero_grad + forward + loss + backward (returns output and loss),
+    and clipping + the optimizer step. The monitor and the metrics read values between and
+    after them, outside. With ``compiled`` each half is a ``gc.compile`` replay."""
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def fwd_bwd(*args):
+        *inputs, target = args
+        optimizer.zero_grad()
+        out = model(*inputs)
+        loss = loss_fn(out, target)
+        loss.backward()
+        return out, loss, tuple(p.grad for p in params)
+
+    def update(*grads):  # the gradients are arguments so a replay binds the current ones
+        if clip is not None:
+            clip(params, max_norm)
+        optimizer.step()
+
+    if not compiled:
+        def step(*args):
+            return fwd_bwd(*args)[:2]
+        return step, update
+    if getattr(model, "finish_grad_sync", None) is not None:
+        raise ValueError("fit: compile=True does not combine with DistributedDataParallel "
+                         "(its gradient sync is Python on the hooks); use compile=False")
+    from ..compile import compile as _compile
+    c_fwd_bwd, c_update = _compile(fwd_bwd), _compile(update)
+
+    def compiled_step(*args):
+        # A replay does not redo Python attribute assignments: re-attach the gradient tensors
+        # of the recorded call (per input shape) to the parameters.
+        out, loss, grads = c_fwd_bwd(*args)
+        for p, g in zip(params, grads):
+            p.grad = g
+        return out, loss
+
+    def compiled_update():
+        c_update(*[p.grad for p in params])
+    return compiled_step, compiled_update
 
 
 def _metric_fns(metrics):
