@@ -387,18 +387,25 @@ class Module:
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {self._get_name()}:\n\t"
                                + "\n\t".join(errors))
-        for dst, src in pairs:
-            dst.copy_(src.detach())
+        from ..autograd import no_grad
+        with no_grad():
+            for dst, src in pairs:
+                dst.copy_(src.detach())
         return _IncompatibleKeys(missing, unexpected)
 
     # ---- dtype ----------------------------------------------------------------------------
     def to(self, *args, dtype=None, **kwargs):
         """``to(dtype)``: convert floating parameters, their grads and floating buffers in
         place (Parameter objects keep their identity). Devices other than 'cpu' raise."""
+        from ..device import check, is_device_spec
+        if kwargs.get("device") is not None:
+            check(kwargs["device"], "to")
         for a in args:
-            if isinstance(a, str) and a not in _DTYPE_NAMES:
-                if a.split(":")[0] != "cpu":
-                    raise RuntimeError(f"to: gradcore runs on the CPU only, got device {a!r}")
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+                continue
+            if is_device_spec(a) and not (isinstance(a, str) and a in _DTYPE_NAMES):
+                check(a, "to")
                 continue
             dtype = a
         if dtype is None:
