@@ -291,7 +291,7 @@ def _positions(shape, idx):
     for s in shape:
         n *= s
     try:
-        return np.ascontiguousarray(np.arange(n, dtype=np.int64).reshape(shape)[items])
+        return np.array(np.arange(n, dtype=np.int64).reshape(shape)[items])
     except IndexError as e:
         raise IndexError(f"index: {e} (tensor of shape {shape})") from None
 
@@ -313,6 +313,8 @@ def setitem(self, idx, value):
     graph = _needs_graph(self, (v,))
     if not graph and _basic(idx):
         items = idx if isinstance(idx, tuple) else (idx,)
+        if not any(i is Ellipsis for i in items):
+            items = items + (Ellipsis,)  # a full integer index gives a 0-d view, not a scalar
         view = xd[items]
         vd = v._data
         if vd.dtype != xd.dtype:
@@ -320,25 +322,17 @@ def setitem(self, idx, value):
                 raise TypeError(f"index_put_: value of dtype {vd.dtype} can't be written into "
                                 f"a {xd.dtype} tensor")
             vd = D.run(K.cast, vd, _empty(vd.shape, xd.dtype))
-        if np.ndim(view) == 0:
-            view_shape = ()
-        else:
-            view_shape = view.shape
+        view_shape = view.shape
         if vd.shape != view_shape:
             if broadcast_shape("setitem", view_shape, vd.shape) != view_shape:
                 raise ValueError(f"setitem: value of shape {vd.shape} can't be broadcast to the "
                                  f"indexed shape {view_shape}")
             vd = D.run(K.expand, vd, view_shape)
         item = xd.itemsize
-        if xd.size == 0 or np.size(view) == 0:
+        if xd.size == 0 or view.size == 0:
             return
-        if np.ndim(view) == 0:
-            pos = _positions(xd.shape, idx)
-            offset, strides = int(pos), ()
-        else:
-            offset = (view.__array_interface__["data"][0]
-                      - xd.__array_interface__["data"][0]) // item
-            strides = tuple(s // item for s in view.strides)
+        offset = (view.__array_interface__["data"][0] - xd.__array_interface__["data"][0]) // item
+        strides = tuple(s // item for s in view.strides)
         D.run(K.strided_put, vd, xd, 0, offset, strides)
         bump(xd, "__setitem__")
         return

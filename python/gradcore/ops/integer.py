@@ -16,6 +16,12 @@ from .. import dispatch as D
 from ..dispatch import K
 from ..registry import primitive
 from ..tensor import Tensor, _empty, _wrap, as_tensor
+
+
+def _np(a, dtype=None):
+    """A C-contiguous array (0-d stays 0-d, unlike np.ascontiguousarray)."""
+    a = np.asarray(a, dtype=dtype)
+    return a if a.flags.c_contiguous else a.copy()
 from .elementwise import broadcast_shape
 
 _RANK = {_dt.bool_: 0, _dt.int64: 1, _dt.float32: 2, _dt.float64: 3}
@@ -71,8 +77,14 @@ def _cast(x, d):
 # ---- floor division, remainder, fmod, div(rounding_mode=) ----------------------------------
 _floordiv, _truncdiv, _remainder = (primitive("floor_divide"), primitive("trunc_divide"),
                                     primitive("remainder"))
-_floordiv.defvjp(lambda g, needs, a, b: (None, None))   # piecewise constant: zero gradient
-_truncdiv.defvjp(lambda g, needs, a, b: (None, None))
+def _zero_grads(g, needs, a, b):  # piecewise constant: zero gradient (as torch)
+    z = _empty(g.shape, g.dtype)
+    D.run(K.fill, z, 0.0)
+    return (z if needs[0] else None, z if needs[1] else None)
+
+
+_floordiv.defvjp(_zero_grads)
+_truncdiv.defvjp(_zero_grads)
 
 
 @_remainder.defvjp
@@ -111,7 +123,7 @@ def fmod(a, b):
     if a._data.dtype not in _dt.FLOATS:  # integers: C's % (numpy's fmod), not differentiable
         if np.any(b._data == 0):
             raise ZeroDivisionError("fmod: integer division by zero")
-        return _wrap(np.ascontiguousarray(np.fmod(a._data, b._data)))
+        return _wrap(_np(np.fmod(a._data, b._data)))
     from .elementwise import mul, sub
     return sub(a, mul(_divmod(_truncdiv, K.truncdiv, "fmod", a, b), b))
 

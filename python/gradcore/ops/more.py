@@ -17,6 +17,12 @@ from .. import dispatch as D
 from ..dispatch import K
 from ..registry import primitive
 from ..tensor import Tensor, _empty, _wrap, as_tensor
+
+
+def _np(a, dtype=None):
+    """A C-contiguous array (0-d stays 0-d, unlike np.ascontiguousarray)."""
+    a = np.asarray(a, dtype=dtype)
+    return a if a.flags.c_contiguous else a.copy()
 from . import elementwise as E
 from . import reduce as R
 from . import shape as S
@@ -150,7 +156,7 @@ def prod(x, dim=None, keepdim=False, dtype=None):
         x = E.cast(x, _dt.canonical(dtype))
     if x._data.dtype not in _dt.FLOATS:
         a = np.prod(x._data, axis=dim, keepdims=keepdim and dim is not None)
-        return _wrap(np.ascontiguousarray(np.asarray(a, dtype=np.int64)))
+        return _wrap(_np(np.asarray(a, dtype=np.int64)))
     if dim is None:
         flat = S.reshape(x, (-1,))
         if flat.shape[0] == 0:
@@ -207,14 +213,14 @@ def _linalg_norm(x, ord=None, dim=None, keepdim=False, dtype=None):  # noqa: A00
 def all(x, dim=None, keepdim=False):  # noqa: A001
     x = as_tensor(x)
     b = x._data.astype(bool, copy=False)
-    return _wrap(np.ascontiguousarray(np.all(b, axis=dim, keepdims=keepdim and dim is not None)))
+    return _wrap(_np(np.all(b, axis=dim, keepdims=keepdim and dim is not None)))
 
 
 @public(method=True)
 def any(x, dim=None, keepdim=False):  # noqa: A001
     x = as_tensor(x)
     b = x._data.astype(bool, copy=False)
-    return _wrap(np.ascontiguousarray(np.any(b, axis=dim, keepdims=keepdim and dim is not None)))
+    return _wrap(_np(np.any(b, axis=dim, keepdims=keepdim and dim is not None)))
 
 
 @public(method=True)
@@ -230,7 +236,7 @@ def std_mean(x, dim=None, unbiased=True, keepdim=False, correction=None):
 @public(method=True)
 def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     a, b = as_tensor(a), as_tensor(b)
-    return _wrap(np.ascontiguousarray(np.isclose(a._data, b._data, rtol=rtol, atol=atol,
+    return _wrap(_np(np.isclose(a._data, b._data, rtol=rtol, atol=atol,
                                                  equal_nan=equal_nan)))
 
 
@@ -274,7 +280,7 @@ def masked_select(x, mask):
     shape = E.broadcast_shape("masked_select", x.shape, mask.shape)
     xb = S.expand(x, shape) if x.shape != shape else x
     mb = np.broadcast_to(mask._data, shape)
-    return S.getitem(S.reshape(xb, (-1,)), _wrap(np.ascontiguousarray(np.flatnonzero(mb))))
+    return S.getitem(S.reshape(xb, (-1,)), _wrap(_np(np.flatnonzero(mb))))
 
 
 @public(method=True)
@@ -282,8 +288,8 @@ def nonzero(x, as_tuple=False):
     x = as_tensor(x)
     nz = np.nonzero(x._data if x.ndim else x._data.reshape(1))
     if as_tuple:
-        return tuple(_wrap(np.ascontiguousarray(a, dtype=np.int64)) for a in nz)
-    return _wrap(np.ascontiguousarray(np.stack(nz, 1), dtype=np.int64) if nz else
+        return tuple(_wrap(_np(a, dtype=np.int64)) for a in nz)
+    return _wrap(_np(np.stack(nz, 1), dtype=np.int64) if nz else
                  np.zeros((0, 0), np.int64))
 
 
@@ -299,12 +305,12 @@ def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
         raise NotImplementedError("unique: dim= is not supported; flatten first")
     r = np.unique(x._data, return_inverse=return_inverse, return_counts=return_counts)
     if not (return_inverse or return_counts):
-        return _wrap(np.ascontiguousarray(r))
-    out = [_wrap(np.ascontiguousarray(r[0]))]
+        return _wrap(_np(r))
+    out = [_wrap(_np(r[0]))]
     if return_inverse:
-        out.append(_wrap(np.ascontiguousarray(r[1].reshape(x.shape), dtype=np.int64)))
+        out.append(_wrap(_np(r[1].reshape(x.shape), dtype=np.int64)))
     if return_counts:
-        out.append(_wrap(np.ascontiguousarray(r[-1], dtype=np.int64)))
+        out.append(_wrap(_np(r[-1], dtype=np.int64)))
     return tuple(out)
 
 
@@ -313,7 +319,7 @@ def bincount(x, weights=None, minlength=0):
     x = as_tensor(x)
     w = None if weights is None else as_tensor(weights)._data
     r = np.bincount(x._data, weights=w, minlength=minlength)
-    return _wrap(np.ascontiguousarray(r, dtype=np.int64 if w is None else w.dtype))
+    return _wrap(_np(r, dtype=np.int64 if w is None else w.dtype))
 
 
 # ---- shapes ---------------------------------------------------------------------------------------
@@ -399,7 +405,7 @@ def repeat_interleave(x, repeats, dim=None):
     r = repeats._data if isinstance(repeats, Tensor) else repeats
     idx = np.repeat(np.arange(x.shape[d]), r)
     from .scan import index_select
-    return index_select(x, d, _wrap(np.ascontiguousarray(idx, dtype=np.int64)))
+    return index_select(x, d, _wrap(_np(idx, dtype=np.int64)))
 
 
 @public(method=True)
@@ -444,7 +450,7 @@ def roll(x, shifts, dims=None):
 def _tri_mask(shape, diagonal, lower):
     r, c = shape[-2], shape[-1]
     m = np.tri(r, c, diagonal, dtype=bool) if lower else ~np.tri(r, c, diagonal - 1, dtype=bool)
-    return _wrap(np.ascontiguousarray(m))
+    return _wrap(_np(m))
 
 
 @public(method=True)
@@ -473,7 +479,7 @@ def diag(x, diagonal=0):
         z = zeros(n * n, dtype=x.dtype)
         k = np.arange(x.shape[0])
         rows, cols = (k, k + diagonal) if diagonal >= 0 else (k - diagonal, k)
-        idx = _wrap(np.ascontiguousarray(rows * n + cols, dtype=np.int64))
+        idx = _wrap(_np(rows * n + cols, dtype=np.int64))
         from .scan import scatter
         return S.reshape(scatter(z, 0, idx, x), (n, n))
     if x.ndim == 2:
@@ -489,7 +495,7 @@ def diagonal_(x, offset=0, dim1=0, dim2=1):
     rows, cols = k + builtins.max(0, -offset), k + builtins.max(0, offset)
     if x.ndim != 2 or (dim1, dim2) != (0, 1):
         raise NotImplementedError("diagonal: only the main 2-D form (dim1=0, dim2=1)")
-    flat = _wrap(np.ascontiguousarray(rows * c + cols, dtype=np.int64))
+    flat = _wrap(_np(rows * c + cols, dtype=np.int64))
     return S.getitem(S.reshape(x, (-1,)), flat)
 
 
@@ -602,7 +608,7 @@ def pad(input, pad, mode="constant", value=None):  # noqa: A002
         lo[x.ndim - 1 - i], hi[x.ndim - 1 - i] = int(pad[2 * i]), int(pad[2 * i + 1])
     crop = tuple(slice(-l if l < 0 else 0, s + h if h < 0 else s)
                  for l, h, s in zip(lo, hi, x.shape))
-    if any(l < 0 or h < 0 for l, h in zip(lo, hi)):
+    if builtins.any(l < 0 or h < 0 for l, h in zip(lo, hi)):
         x = S.getitem(x, crop)
         lo, hi = [builtins.max(0, v) for v in lo], [builtins.max(0, v) for v in hi]
     shape = tuple(s + l + h for s, l, h in zip(x.shape, lo, hi))

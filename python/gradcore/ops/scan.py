@@ -9,6 +9,12 @@ from .. import dispatch as D
 from ..dispatch import K
 from ..registry import primitive
 from ..tensor import Tensor, _empty, _wrap, as_tensor
+
+
+def _np(a, dtype=None):
+    """A C-contiguous array (0-d stays 0-d, unlike np.ascontiguousarray)."""
+    a = np.asarray(a, dtype=dtype)
+    return a if a.flags.c_contiguous else a.copy()
 from .reduce import values_indices
 from .shape import _norm_dim
 
@@ -35,7 +41,7 @@ def _scan_op(x, dim, op, name, dtype=None):
         if op != 0:
             raise TypeError(f"{name}: expected a float tensor, got {x._data.dtype}")
         a = np.cumsum(x._data.astype(np.int64), axis=_dim(name, x, dim) if x.ndim else None)
-        return _wrap(np.ascontiguousarray(a.reshape(x.shape)))
+        return _wrap(_np(a.reshape(x.shape)))
     d = _dim(name, x, dim)
     xd = _as1d(x)
     y = D.run(K.scan, xd, xd.shape, dim=d, op=op).reshape(x.shape)
@@ -105,7 +111,7 @@ def _index(op, index):
     if i.dtype != _dt.int64:
         if i.dtype.kind not in "iu":
             raise TypeError(f"{op}: index must be an int64 tensor, got {i.dtype}")
-        i = np.ascontiguousarray(i, dtype=np.int64)
+        i = _np(i, dtype=np.int64)
     return i
 
 
@@ -120,7 +126,7 @@ def gather(x, dim, index):
     y = D.run(K.gather_dim, xd, idx1, idx1.shape, dim=d).reshape(idx.shape)
     if xd.dtype not in _dt.FLOATS:
         return _wrap(y)
-    return make(y, _gather, (x,), (idx1, d, xd.shape, idx.shape))
+    return make(y, _gather, (x,), (idx1, d, xd.shape, x.shape))
 
 
 @public(function=False, method=True)
@@ -207,7 +213,7 @@ def index_select(x, dim, index):
     shape[d] = idx.size
     full_shape = list(x.shape) if x.ndim else [1]
     full_shape[d] = idx.size
-    gidx = np.ascontiguousarray(np.broadcast_to(idx.reshape(shape), full_shape))
+    gidx = _np(np.broadcast_to(idx.reshape(shape), full_shape))
     return gather(x if x.ndim else x.reshape(1), d, _wrap(gidx))
 
 
@@ -247,7 +253,7 @@ def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002
     _, i = sort(x.detach(), d, descending=largest)
     sl = [slice(None)] * max(x.ndim, 1)
     sl[d] = slice(0, k)
-    idx = np.ascontiguousarray(i._data.reshape(i.shape if x.ndim else (1,))[tuple(sl)])
+    idx = _np(i._data.reshape(i.shape if x.ndim else (1,))[tuple(sl)])
     if x.ndim == 0:
         idx = idx.reshape(())
     return values_indices(gather(x, d, _wrap(idx)), _wrap(idx))
