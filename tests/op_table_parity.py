@@ -222,6 +222,10 @@ PARITY_ROWS = [
         [c((3, 4), (4,), idx=1), c((3, 4), (2,), idx=(slice(None), [0, 2])),
          c((4, 3), (2, 3), idx=np.array([3, 1])), c((3, 4), (1,), idx=(np.array([0, 2]), 1)),
          c((1,), (), idx=0)]),
+    Row("index_any_dim", lambda x, idx: x[idx], lambda x, idx: x[idx],
+        [c((3, 4), idx=(slice(None), [0, 2])), c((2, 3, 4), idx=(Ellipsis, [3, 0, 3])),
+         c((3, 4), idx=(range(3), np.array([0, 1, 3]))), c((2, 3, 2), idx=(1, slice(None), [1, 0])),
+         c((1, 1), idx=(slice(None), [0]))]),
     Row("inplace_chain", _inplace_chain, lambda x, y: np.exp((x + y) * y + 1.0),
         [c((3, 4), (3, 4)), c((3, 4), (4,)), c((1,), (1,))]),
     Row("function_apply", lambda x: _Cube.apply(x, 2.0), lambda x: 2.0 * x ** 3,
@@ -236,5 +240,5 @@ PARITY_API_OPS = {n: n for n in (
     "masked_fill masked_select repeat tile flip roll tril triu diag outer einsum pad chunk split "
     "remainder fmod floor_divide setitem").split()}
 PARITY_API_OPS.update({"linalg.norm": "linalg_norm", "div(rounding_mode=)": "div_trunc",
-                       "in-place twins": "inplace_chain", "autograd.Function":
+                       "in-place twins": "inplace_chain", "x[:, idx]": "index_any_dim", "autograd.Function":
                        "function_apply function_two_outputs", "einsum (unary)": "einsum_unary"})
