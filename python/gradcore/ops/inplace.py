@@ -124,6 +124,12 @@ def _binary_inplace(op, kid, alpha_beta, outofplace):
                     D.run(kid, xd, od, xd)
                     bump(xd, op)
                     return self
+        if xd.dtype not in _FLOATS and (
+                isinstance(other, (float, np.floating)) or isinstance(other, Tensor)
+                and other._data.dtype in _FLOATS or op == "div_"):
+            raise TypeError(f"{op}: result type Float can't be cast to the desired output type "
+                            f"{_dt_name(xd.dtype)} (in-place ops keep the tensor's dtype); "
+                            "convert first (x = x.float()) or use the out-of-place op")
         if _needs_graph(self, (other,)):
             return write(self, outofplace(_snapshot(self), other), op)
         return write(self, outofplace(self, other), op)
