@@ -271,11 +271,15 @@ def test_devices_speak_torch_on_the_cpu():
     assert not gc.cuda.is_available() and gc.cuda.device_count() == 0
     assert not gc.accelerator.is_available() and gc.accelerator.current_accelerator() is None
     assert not gc.backends.mps.is_available()
-    m = gc.nn.Linear(2, 2).to(d)
+    m = gc.nn.Linear(2, 2, device=d).to(d)
+    for layer in (gc.nn.Embedding(3, 2, device="cpu"), gc.nn.BatchNorm1d(2, device=d),
+                  gc.nn.LayerNorm(2, device=d)):
+        assert next(layer.parameters()).device == "cpu"
     assert m.to(gc.device("cpu")) is m
     for bad in (lambda: gc.device("cuda"), lambda: gc.device("mps"), lambda: t.to("cuda"),
                 lambda: t.to("cuda:0"), lambda: gc.zeros(2, device="cuda"), lambda: t.cuda(),
-                lambda: m.to("cuda"), lambda: gc.tensor([1.0], device="mps")):
+                lambda: m.to("cuda"), lambda: gc.tensor([1.0], device="mps"),
+                lambda: gc.nn.Linear(2, 2, device="cuda")):
         with pytest.raises(RuntimeError, match="gradcore runs on the CPU only"):
             bad()
 

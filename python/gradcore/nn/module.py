@@ -75,6 +75,26 @@ class Module:
     ['fc.weight', 'fc.bias']
     """
 
+    def __init_subclass__(cls, **kwargs):
+        """gradcore's layers take torch's ``device=`` keyword: the CPU is accepted, any other
+        device raises (one wrapper here instead of a parameter in every layer)."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or not cls.__module__.startswith("gradcore."):
+            return
+        code = init.__code__
+        if "device" in code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]:
+            return
+
+        def __init__(self, *args, device=None, **kw):
+            if device is not None:
+                from ..device import check
+                check(device, cls.__name__)
+            init(self, *args, **kw)
+        __init__.__doc__, __init__.__wrapped__ = init.__doc__, init
+        __init__.__qualname__ = init.__qualname__
+        cls.__init__ = __init__
+
     def __init__(self):
         d = self.__dict__
         d["training"] = True
