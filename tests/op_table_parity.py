@@ -226,6 +226,30 @@ PARITY_ROWS = [
         [c((3, 4), idx=(slice(None), [0, 2])), c((2, 3, 4), idx=(Ellipsis, [3, 0, 3])),
          c((3, 4), idx=(range(3), np.array([0, 1, 3]))), c((2, 3, 2), idx=(1, slice(None), [1, 0])),
          c((1, 1), idx=(slice(None), [0]))]),
+    Row("erfc", gc.erfc, lambda x: 1 - np_erf(x), [c((3, 4)), c(())]),
+    Row("log2", gc.log2, np.log2, [c((3, 4)), c((1,))], U(0.1, 3)),
+    Row("log10", gc.log10, np.log10, [c((3, 4)), c((1,))], U(0.1, 3)),
+    Row("exp2", gc.exp2, np.exp2, [c((3, 4)), c((1,))]),
+    Row("frac", gc.frac, lambda x: x - np.trunc(x), [c((3, 4)), c((1,))], away(INTS)),
+    Row("kthvalue", lambda x, k, dim: gc.kthvalue(x, k, dim).values,
+        lambda x, k, dim: np.take(np.sort(x, axis=dim), k - 1, axis=dim),
+        [c((3, 5), k=2, dim=1), c((4, 3), k=4, dim=0), c((1,), k=1, dim=0)]),
+    Row("msort", gc.msort, lambda x: np.sort(x, axis=0), [c((4, 3)), c((1,))]),
+    Row("narrow", gc.narrow, lambda x, dim, start, length: np.take(
+        x, np.arange(start, start + length), axis=dim),
+        [c((4, 3), dim=0, start=1, length=2), c((3, 5), dim=1, start=0, length=5),
+         c((1,), dim=0, start=0, length=1)]),
+    Row("unbind", gc.unbind, lambda x, dim=0: tuple(np.moveaxis(x, dim, 0)),
+        [c((3, 4)), c((2, 3), dim=1), c((1,))]),
+    Row("repeat_interleave", gc.repeat_interleave,
+        lambda x, repeats, dim=None: np.repeat(x, repeats, axis=dim),
+        [c((2, 3), repeats=2, dim=0), c((2, 3), repeats=[1, 0, 2], dim=1), c((1,), repeats=3)]),
+    Row("trace", gc.trace, np.trace, [c((3, 4)), c((3, 3)), c((1, 1))]),
+    Row("diagonal", gc.diagonal, lambda x, offset=0: np.diagonal(x, offset).copy(),
+        [c((3, 4)), c((4, 3), offset=-1), c((3, 4), offset=2), c((1, 1))]),
+    Row("take_along_dim", lambda x, idx, dim: x.take_along_dim(gc.tensor(idx), dim),
+        lambda x, idx, dim: np.take_along_axis(x, idx, dim),
+        [c((2, 4), idx=IDX2, dim=1), c((1,), idx=np.array([0]), dim=0)]),
     Row("inplace_chain", _inplace_chain, lambda x, y: np.exp((x + y) * y + 1.0),
         [c((3, 4), (3, 4)), c((3, 4), (4,)), c((1,), (1,))]),
     Row("function_apply", lambda x: _Cube.apply(x, 2.0), lambda x: 2.0 * x ** 3,
@@ -238,7 +262,8 @@ PARITY_API_OPS = {n: n for n in (
     "log1p expm1 erf floor ceil round trunc sign nan_to_num cumsum cumprod logcumsumexp cummax "
     "cummin prod norm var_mean std_mean sort topk gather scatter scatter_add index_select "
     "masked_fill masked_select repeat tile flip roll tril triu diag outer einsum pad chunk split "
-    "remainder fmod floor_divide setitem").split()}
+    "remainder fmod floor_divide setitem erfc log2 log10 exp2 frac kthvalue msort narrow unbind "
+    "repeat_interleave trace diagonal take_along_dim").split()}
 PARITY_API_OPS.update({"linalg.norm": "linalg_norm", "div(rounding_mode=)": "div_trunc",
                        "in-place twins": "inplace_chain", "x[:, idx]": "index_any_dim", "autograd.Function":
                        "function_apply function_two_outputs", "einsum (unary)": "einsum_unary"})

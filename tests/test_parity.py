@@ -243,6 +243,18 @@ def test_non_differentiable_functions_match_numpy():
     assert gc.tensor([2, 3, 4]).prod().item() == 24
     c = gc.cummax(gc.tensor([1.0, 3.0, 3.0, 2.0]), 0)
     assert c.indices.tolist() == [0, 1, 2, 2]   # ties take the later index, as torch
+    z = np.array([[1.0, -np.inf], [np.inf, 0.0]], np.float32)
+    np.testing.assert_array_equal(gc.isposinf(gc.tensor(z)).numpy(), np.isposinf(z))
+    np.testing.assert_array_equal(gc.isneginf(gc.tensor(z)).numpy(), np.isneginf(z))
+    np.testing.assert_array_equal(gc.argwhere(gc.tensor(z) > 0).numpy(), np.argwhere(z > 0))
+    nz = gc.nonzero(gc.tensor([0, 3, 0, 4]), as_tuple=True)
+    assert len(nz) == 1 and nz[0].tolist() == [1, 3]
+    assert gc.bincount(gc.tensor([0, 2, 2, 5])).tolist() == [1, 0, 2, 0, 0, 1]
+    assert gc.equal(gc.ones(2), gc.ones(2)) and not gc.equal(gc.ones(2), gc.ones(3))
+    p, q = gc.tensor([True, False, True]), gc.tensor([0, 0, 3])
+    assert gc.logical_or(p, q).tolist() == [True, False, True]
+    assert gc.logical_xor(p, q).tolist() == [True, False, False]
+    assert gc.logical_not(q).tolist() == [True, True, False]
     e = gc.eye(2, 3)
     np.testing.assert_array_equal(e.numpy(), np.eye(2, 3))
     assert gc.randn_like(e).shape == (2, 3) and gc.rand_like(e).dtype == gc.float32
