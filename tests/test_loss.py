@@ -384,6 +384,7 @@ def test_cross_entropy_trains_a_linear_classifier():
         first = first if first is not None else loss.item()
         model.zero_grad()
         loss.backward()
-        for p in model.parameters():
-            p.copy_(p.detach() - p.grad * 0.5)
+        with gc.no_grad():  # in-place on a leaf that requires grad needs no_grad (as torch)
+            for p in model.parameters():
+                p.copy_(p.detach() - p.grad * 0.5)
     assert loss.item() < 0.5 * first

@@ -10,9 +10,10 @@ import pytest
 import gradcore as gc
 from op_table import API_OPS, IDX, ROWS, U
 from op_table_nn import NN_API_OPS, NN_ROWS
+from op_table_parity import PARITY_API_OPS, PARITY_ROWS
 
-ROWS = ROWS + NN_ROWS
-API_OPS = {**API_OPS, **NN_API_OPS}
+ROWS = ROWS + NN_ROWS + PARITY_ROWS
+API_OPS = {**API_OPS, **NN_API_OPS, **PARITY_API_OPS}
 
 FLOAT = (np.float32, np.float64)
 

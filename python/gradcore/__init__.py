@@ -17,7 +17,10 @@ from .dtypes import (float32, float64, int64, bool_ as bool, float, double, long
 from .tensor import (Tensor, tensor, from_numpy, as_tensor, empty, zeros, ones, full,
                      zeros_like, ones_like, full_like, empty_like, arange, linspace,
                      manual_seed, get_rng_state, set_rng_state, randn, rand, randint, randperm)
-from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from .autograd import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,  # noqa: F401
+                       inference_mode)
+from .tensor import Size  # noqa: F401
+from .device import device, cuda, accelerator, backends, mps  # noqa: F401
 from . import autograd
 from . import engine as _engine  # noqa: F401  (binds backward and hooks onto Tensor)
 from . import ops as _ops
@@ -62,5 +65,11 @@ from . import nn  # noqa: E402
 from . import optim  # noqa: E402
 from . import profiler  # noqa: E402
 from .compile import compile, CompileError  # noqa: E402, A004
+from . import utils  # noqa: E402  (gradcore.utils.data, as torch.utils.data)
+from . import _porting  # noqa: E402
+
+pi, e, inf, nan = _porting.pi, _porting.e, _porting.inf, _porting.nan
+linalg = _porting.linalg
+__getattr__ = _porting.module_getattr
 from . import distributed  # noqa: E402  (mpi4py is imported by distributed.init() only)
 from . import diagnostics  # noqa: E402

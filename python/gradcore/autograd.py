@@ -6,12 +6,20 @@ import numpy as np
 from . import dtypes as _dt
 from .engine import grad_mode as _grad_mode, backward as _backward, is_grad_enabled  # noqa: F401
 from .tensor import Tensor, as_tensor, _wrap
+from .autograd_function import Function, FunctionCtx, once_differentiable  # noqa: F401
 
 
 class _GradMode:
-    """Context manager and decorator setting grad mode (``no_grad`` / ``enable_grad``)."""
+    """Context manager and decorator setting grad mode (``no_grad`` / ``enable_grad``);
+    ``@gc.no_grad`` works without parentheses too."""
 
     mode = True
+
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        if len(args) == 1 and callable(args[0]) and not kwargs and cls is not set_grad_enabled:
+            return self(args[0])  # bare decorator: @gc.no_grad
+        return self
 
     def __enter__(self):
         self._prev = _grad_mode.enabled
@@ -35,6 +43,15 @@ class no_grad(_GradMode):
 
 class enable_grad(_GradMode):
     mode = True
+
+
+class inference_mode(_GradMode):
+    """torch.inference_mode: no graph is recorded (gradcore's no_grad)."""
+
+    mode = False
+
+    def __init__(self, mode=True):
+        self.mode = not mode
 
 
 class set_grad_enabled(_GradMode):

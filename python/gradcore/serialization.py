@@ -147,7 +147,7 @@ class _Bad(Exception):
     """A problem with the file's contents; load() turns it into ValueError naming the path."""
 
 
-def load(path):
+def load(path, map_location=None, weights_only=None, mmap=None, **pickle_load_args):
     """Read a checkpoint written by ``gc.save``. Validates the magic bytes, version, lengths,
     sha256, dtypes and every array's shape against its byte count; a truncated, damaged or
     foreign file raises ValueError naming the path and the problem."""

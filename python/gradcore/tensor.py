@@ -53,12 +53,29 @@ class Tensor:
         """A detached tensor sharing this tensor's storage (as torch's ``.data``)."""
         return _wrap(self._data)
 
+    @data.setter
+    def data(self, value):
+        """``t.data = other``: t now holds other's storage (shape and dtype may change)."""
+        v = value if isinstance(value, Tensor) else as_tensor(value)
+        self._data = v._data
+
+    @property
+    def _version(self):
+        """How many in-place ops modified this tensor's storage (as torch's ``t._version``)."""
+        from .engine import version
+        return version(self._data)
+
     @property
     def device(self):
-        return "cpu"
+        from .device import CPU
+        return CPU
+
+    is_cuda = False
+    is_sparse = False
+    is_quantized = False
 
     def size(self, dim=None):
-        return self._data.shape if dim is None else self._data.shape[dim]
+        return Size(self._data.shape) if dim is None else self._data.shape[dim]
 
     def dim(self):
         return self._data.ndim
@@ -72,7 +89,7 @@ class Tensor:
         return self._data.shape[0]
 
     def __repr__(self):
-        body = np.array2string(self._data, separator=", ", prefix="tensor(")
+        body = _format_array(self._data)
         extra = ""
         if self._data.size == 0 and self._data.shape != (0,):
             extra += f", size={self._data.shape}"
@@ -83,6 +100,15 @@ class Tensor:
         elif self.requires_grad:
             extra += ", requires_grad=True"
         return f"tensor({body}{extra})"
+
+    def __format__(self, spec):
+        if self._data.size == 1 and self._data.ndim <= 1 or (spec and self._data.size == 1):
+            return format(self.item(), spec)
+        if spec:
+            raise TypeError(f"unsupported format string {spec!r} passed to Tensor.__format__ "
+                            f"(a tensor of shape {self._data.shape}); format t.item() for "
+                            "one-element tensors, or t.tolist()")
+        return repr(self)
 
     __hash__ = object.__hash__
 
@@ -147,39 +173,73 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def zero_(self):
-        D.run(K.fill, self._data, 0.0)
-        return self
+    # zero_, fill_, uniform_, normal_, copy_ and the other in-place ops: ops/inplace.py
 
-    def fill_(self, value):
-        D.run(K.fill, self._data, float(value))
-        return self
-
-    def uniform_(self, from_=0.0, to=1.0):
-        """Fill in place with U(from_, to) from the global generator."""
-        D.run(K.uniform, self._data, low=float(from_), high=float(to))
-        return self
-
-    def normal_(self, mean=0.0, std=1.0):
-        """Fill in place with N(mean, std^2) from the global generator."""
-        D.run(K.normal, self._data, mean=float(mean), std=float(std))
-        return self
-
-    def copy_(self, src):
-        src = as_tensor(src)
-        if src.shape != self.shape:
-            src = src.expand(self.shape)
-        if src.dtype != self.dtype:
-            D.run(K.cast, src._data, self._data)
-        else:
-            D.run(K.expand, src._data, self._data)
-        return self
-
-    def contiguous(self):
+    def contiguous(self, memory_format=None):
         return self
 
     def cpu(self):
         return self
+
+    def cuda(self, *args, **kwargs):
+        from .device import _no_cuda
+        _no_cuda()
+
+    def pin_memory(self):
+        return self
+
+    def is_contiguous(self, memory_format=None):
+        return True
+
+    def element_size(self):
+        return self._data.itemsize
+
+    def type(self, dtype=None, non_blocking=False):  # noqa: A003
+        """``t.type()`` names the tensor type as torch ('torch.FloatTensor'); ``t.type(d)``
+        converts to dtype d (a dtype or a torch type name)."""
+        if dtype is None:
+            return _TYPE_NAMES[str(self._data.dtype)]
+        if isinstance(dtype, str) and dtype in _TYPE_DTYPES:
+            dtype = _TYPE_DTYPES[dtype]
+        return self.to(dtype)
+
+
+_TYPE_NAMES = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
+               "int64": "torch.LongTensor", "bool": "torch.BoolTensor"}
+_TYPE_DTYPES = {v: np.dtype(k) for k, v in _TYPE_NAMES.items()}
+_TYPE_DTYPES.update({k.replace("torch.", "gradcore."): v for k, v in _TYPE_DTYPES.items()})
+
+
+class Size(tuple):
+    """A shape, as torch.Size: a tuple that prints as ``gradcore.Size([2, 3])``."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"gradcore.Size({list(self)})"
+
+    def numel(self):
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
+def _format_array(a):
+    """numpy's text in torch's style: 4 decimals unless every value is an integer, scientific
+    notation for very large or small magnitudes."""
+    opts = {"separator": ", ", "prefix": "tensor(", "threshold": 1000, "edgeitems": 3}
+    if a.dtype.kind == "f" and a.size:
+        fin = a[np.isfinite(a)]
+        if fin.size and not np.all(fin == np.round(fin)):
+            m = np.abs(fin[fin != 0]) if np.any(fin != 0) else np.zeros(1)
+            sci = m.size and (m.max() >= 1e8 or m.min() < 1e-4)
+            opts.update(precision=4, floatmode="fixed", suppress_small=False)
+            if sci:
+                opts["formatter"] = {"float_kind": lambda v: f"{v:.4e}"}
+        elif fin.size and np.abs(fin).max(initial=0) >= 1e8:
+            opts["formatter"] = {"float_kind": lambda v: f"{v:.4e}"}
+    return np.array2string(a, **opts)
 
 
 def _wrap(data, requires_grad=False):
@@ -209,9 +269,16 @@ def _infer_dtype(a):
     raise TypeError(f"cannot make a tensor from a numpy array of dtype {a.dtype}")
 
 
-def tensor(data, dtype=None, requires_grad=False):
+def _device(d):
+    if d is not None:
+        from .device import check
+        check(d)
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
     """A new tensor holding a copy of ``data`` (list, scalar, numpy array or Tensor).
     Python floats become float32, ints int64, bools bool; numpy arrays keep their dtype."""
+    _device(device)
     if isinstance(data, Tensor):
         a = data._data
     elif isinstance(data, (np.ndarray, np.generic)):  # numpy arrays and scalars keep their dtype
@@ -221,6 +288,10 @@ def tensor(data, dtype=None, requires_grad=False):
         if a.dtype.kind == "f":
             a = a.astype(_dt.get_default_dtype())
         elif a.dtype.kind == "O":
+            if isinstance(data, (list, tuple)) and data and all(isinstance(x, Tensor)
+                                                                for x in data):
+                raise TypeError("tensor: got a list of tensors; use gc.stack(list) (torch "
+                                "also prefers torch.stack for this)")
             raise TypeError("tensor: data must be numbers, nested lists of numbers or an array")
     d = _dt.canonical(dtype) or _infer_dtype(a)
     out = _empty(a.shape, d)
@@ -245,8 +316,10 @@ def from_numpy(a):
     return _wrap(a)
 
 
-def as_tensor(x, dtype=None):
+def as_tensor(x, dtype=None, device=None):
     """Tensor as-is, numpy array shared when possible (copied otherwise), anything else copied."""
+    if device is not None:
+        _device(device)
     if type(x) is Tensor:
         if dtype is not None and x._data.dtype != dtype:
             return x.to(dtype)
@@ -273,12 +346,16 @@ def _shape_args(shape):
     return shape
 
 
-def empty(*shape, dtype=None, requires_grad=False):
+def empty(*shape, dtype=None, device=None, requires_grad=False, **_kw):
+    _device(device)
+    _kw_check(_kw)
     t = _wrap(_empty(_shape_args(shape), _dt.canonical(dtype) or _dt.get_default_dtype()))
     return t.requires_grad_() if requires_grad else t
 
 
-def full(shape, fill_value, dtype=None, requires_grad=False):
+def full(shape, fill_value, dtype=None, device=None, requires_grad=False, **_kw):
+    _device(device)
+    _kw_check(_kw)
     if dtype is None:
         dtype = (_dt.bool_ if isinstance(fill_value, bool) else _dt.int64
                  if isinstance(fill_value, int) else _dt.get_default_dtype())
@@ -289,37 +366,51 @@ def full(shape, fill_value, dtype=None, requires_grad=False):
     return t.requires_grad_() if requires_grad else t
 
 
-def zeros(*shape, dtype=None, requires_grad=False):
+def zeros(*shape, dtype=None, device=None, requires_grad=False, **_kw):
+    _device(device)
+    _kw_check(_kw)
     return full(_shape_args(shape), 0.0, dtype=dtype or _dt.get_default_dtype(),
                 requires_grad=requires_grad)
 
 
-def ones(*shape, dtype=None, requires_grad=False):
+def ones(*shape, dtype=None, device=None, requires_grad=False, **_kw):
+    _device(device)
+    _kw_check(_kw)
     return full(_shape_args(shape), 1.0, dtype=dtype or _dt.get_default_dtype(),
                 requires_grad=requires_grad)
 
 
-def zeros_like(t, dtype=None, requires_grad=False):
+def zeros_like(t, dtype=None, device=None, requires_grad=False, **_kw):
+    _device(device)
+    _kw_check(_kw)
     t = as_tensor(t)
     return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
 
 
-def ones_like(t, dtype=None, requires_grad=False):
+def ones_like(t, dtype=None, device=None, requires_grad=False, **_kw):
+    _device(device)
+    _kw_check(_kw)
     t = as_tensor(t)
     return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
 
 
-def full_like(t, fill_value, dtype=None, requires_grad=False):
+def full_like(t, fill_value, dtype=None, device=None, requires_grad=False, **_kw):
+    _device(device)
+    _kw_check(_kw)
     t = as_tensor(t)
     return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
 
 
-def empty_like(t, dtype=None, requires_grad=False):
+def empty_like(t, dtype=None, device=None, requires_grad=False, **_kw):
+    _device(device)
+    _kw_check(_kw)
     t = as_tensor(t)
     return empty(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False, **_kw):
+    _device(device)
+    _kw_check(_kw)
     if end is None:
         start, end = 0, start
     a = np.arange(start, end, step)
@@ -328,7 +419,9 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     return tensor(a, dtype=dtype, requires_grad=requires_grad)
 
 
-def linspace(start, end, steps, dtype=None, requires_grad=False):
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False, **_kw):
+    _device(device)
+    _kw_check(_kw)
     return tensor(np.linspace(start, end, steps), dtype=dtype or _dt.get_default_dtype(),
                   requires_grad=requires_grad)
 
@@ -342,19 +435,28 @@ def manual_seed(seed):
 get_rng_state, set_rng_state = D.get_rng_state, D.set_rng_state
 
 
-def randn(*shape, dtype=None, requires_grad=False):
+def randn(*shape, dtype=None, device=None, requires_grad=False, **_kw):
+    _device(device)
+    _kw_check(_kw)
     t = empty(*shape, dtype=dtype)
     D.run(K.normal, t._data, 0.0, 1.0)
     return t.requires_grad_() if requires_grad else t
 
 
-def rand(*shape, dtype=None, requires_grad=False):
+def rand(*shape, dtype=None, device=None, requires_grad=False, **_kw):
+    _device(device)
+    _kw_check(_kw)
     t = empty(*shape, dtype=dtype)
     D.run(K.uniform, t._data, 0.0, 1.0)
     return t.requires_grad_() if requires_grad else t
 
 
-def randint(low, high=None, size=(), dtype=None):
+def randint(low, high=None, size=(), dtype=None, device=None, generator=None,
+            requires_grad=False, **_kw):
+    _device(device)
+    _kw_check(_kw)
+    if isinstance(high, (tuple, list)):  # randint(high, size), as torch
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     d = _empty(_shape_args((size,) if not isinstance(size, int) else (size,)), _dt.int64)
@@ -363,6 +465,18 @@ def randint(low, high=None, size=(), dtype=None):
     return _wrap(d + int(low)) if low else t
 
 
-def randperm(n):
+def randperm(n, dtype=None, device=None, generator=None, **_kw):
+    _device(device)
+    _kw_check(_kw)
     keys = rand(n, dtype=_dt.float64)._data
     return _wrap(np.argsort(keys, kind="stable").astype(np.int64))
+
+
+def _kw_check(kw):
+    """torch's layout=/pin_memory=/memory_format=/generator= are accepted (CPU, dense)."""
+    for k in kw:
+        if k not in ("layout", "pin_memory", "memory_format", "generator", "out"):
+            raise TypeError(f"got an unexpected keyword argument {k!r}")
+    if kw.get("out") is not None:
+        raise TypeError("out= is not supported by gradcore: assign the result instead "
+                        "(y = gc.op(...)), or copy into an existing tensor with y.copy_(...)")

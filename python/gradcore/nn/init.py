@@ -172,3 +172,16 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
     if todo.size:  # only reachable for [a, b] far out in the tails
         out[todo] = np.clip(mean, a, b)
     return tensor
+
+
+# As torch's: initialisers write parameters in place without recording (no_grad), so they
+# work on leaves that require grad.
+def _no_grad_all():
+    from ..autograd import no_grad
+    g = globals()
+    for name, f in list(g.items()):
+        if name.endswith("_") and not name.startswith("_") and callable(f):
+            g[name] = no_grad()(f)
+
+
+_no_grad_all()

@@ -75,6 +75,26 @@ class Module:
     ['fc.weight', 'fc.bias']
     """
 
+    def __init_subclass__(cls, **kwargs):
+        """gradcore's layers take torch's ``device=`` keyword: the CPU is accepted, any other
+        device raises (one wrapper here instead of a parameter in every layer)."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or not cls.__module__.startswith("gradcore."):
+            return
+        code = init.__code__
+        if "device" in code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]:
+            return
+
+        def __init__(self, *args, device=None, **kw):
+            if device is not None:
+                from ..device import check
+                check(device, cls.__name__)
+            init(self, *args, **kw)
+        __init__.__doc__, __init__.__wrapped__ = init.__doc__, init
+        __init__.__qualname__ = init.__qualname__
+        cls.__init__ = __init__
+
     def __init__(self):
         d = self.__dict__
         d["training"] = True
@@ -380,18 +400,25 @@ class Module:
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {self._get_name()}:\n\t"
                                + "\n\t".join(errors))
-        for dst, src in pairs:
-            dst.copy_(src.detach())
+        from ..autograd import no_grad
+        with no_grad():
+            for dst, src in pairs:
+                dst.copy_(src.detach())
         return _IncompatibleKeys(missing, unexpected)
 
     # ---- dtype ----------------------------------------------------------------------------
     def to(self, *args, dtype=None, **kwargs):
         """``to(dtype)``: convert floating parameters, their grads and floating buffers in
         place (Parameter objects keep their identity). Devices other than 'cpu' raise."""
+        from ..device import check, is_device_spec
+        if kwargs.get("device") is not None:
+            check(kwargs["device"], "to")
         for a in args:
-            if isinstance(a, str) and a not in _DTYPE_NAMES:
-                if a.split(":")[0] != "cpu":
-                    raise RuntimeError(f"to: gradcore runs on the CPU only, got device {a!r}")
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+                continue
+            if is_device_spec(a) and not (isinstance(a, str) and a in _DTYPE_NAMES):
+                check(a, "to")
                 continue
             dtype = a
         if dtype is None:

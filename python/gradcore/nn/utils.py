@@ -94,6 +94,7 @@ def parameters_to_vector(parameters):
     return cat([reshape(p, (-1,)) for p in params])
 
 
+@no_grad()
 def vector_to_parameters(vec, parameters):
     """Copy consecutive slices of the 1-D ``vec`` into the parameters' storage."""
     if not isinstance(vec, Tensor):

@@ -6,7 +6,7 @@ import numpy as np
 
 from .public import public
 from .. import dtypes as _dt
-from ..engine import grad_mode, make
+from ..engine import make
 from .. import dispatch as D
 from ..dispatch import K
 from ..registry import primitive
@@ -61,17 +61,18 @@ def _check_float(op, x):
 _cast = primitive("cast")
 
 
-def _to(self, *args, dtype=None, **kwargs):
-    """``t.to(dtype)`` (as torch; ``to("cpu")``/devices come with the parity work)."""
-    d = dtype if dtype is not None else (args[0] if args else None)
-    if d is None or (isinstance(d, str) and d == "cpu"):
-        return self
-    return cast(self, _dt.canonical(d))
+def _to(self, *args, **kwargs):
+    """``t.to(dtype)``, ``t.to(device)``, ``t.to(device, dtype)``, ``t.to(other)`` (as torch;
+    devices other than the CPU raise, see gradcore/device.py)."""
+    from ..device import parse_to
+    d = parse_to(self, args, kwargs)
+    return self if d is None else cast(self, d)
 
 
 @public(function=False, method=[("to", _to), ("float", lambda t: cast(t, _dt.float32)),
                                 ("double", lambda t: cast(t, _dt.float64)),
                                 ("long", lambda t: cast(t, _dt.int64)),
+                                ("int", lambda t: cast(t, _dt.int64)),  # no int32: int64
                                 ("bool", lambda t: cast(t, _dt.bool_))])
 def cast(x, dtype):
     x = as_tensor(x)
@@ -362,48 +363,4 @@ def rsqrt(x):
 def square(x):
     return pow(x, 2.0)
 
-
-# ---- in place: x.add_(y), x.mul_(c), ... (the result is written into x's storage) ------------
-def _check_inplace(op, x):
-    if x.requires_grad and grad_mode.enabled:
-        if x._node is None:
-            raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an "
-                               "in-place operation; wrap the update in gc.no_grad()")
-        raise RuntimeError(f"{op}: in-place operations on tensors that are part of a graph are "
-                           "not supported; use the out-of-place op")
-    _check_float(op, x)
-
-
-def _inplace_binary(op, kid, alpha_beta):
-    """x.op_(other): a scalar goes through affine(alpha, beta) = alpha_beta(c), a tensor
-    (broadcast to x's shape, cast to its dtype) through kernel ``kid`` with out = x."""
-    def method(self, other):
-        _check_inplace(op, self)
-        xd = self._data
-        if isinstance(other, _SCALARS):
-            a, b = alpha_beta(float(other))
-            D.run(K.affine, xd, xd, alpha=a, beta=b)
-            return self
-        od = as_tensor(other, dtype=xd.dtype)._data
-        if broadcast_shape(op, xd.shape, od.shape) != xd.shape:
-            raise ValueError(f"{op}: output with shape {xd.shape} doesn't match the broadcast "
-                             f"shape {broadcast_shape(op, xd.shape, od.shape)}")
-        D.run(kid, xd, od, xd)
-        return self
-    method.__name__ = op
-    return method
-
-
-def _clamp_(self, min=None, max=None):  # noqa: A002
-    _check_inplace("clamp_", self)
-    nan = float("nan")
-    D.run(K.clamp, self._data, self._data, min=nan if min is None else float(min),
-          max=nan if max is None else float(max))
-    return self
-
-
-public(_inplace_binary("add_", K.add, lambda c: (1.0, c)), function=False, method=True)
-public(_inplace_binary("sub_", K.sub, lambda c: (1.0, -c)), function=False, method=True)
-public(_inplace_binary("mul_", K.mul, lambda c: (c, 0.0)), function=False, method=True)
-public(_inplace_binary("div_", K.div, lambda c: (1.0 / c, 0.0)), function=False, method=True)
-public(_clamp_, function=False, method=["clamp_", "clip_"])
+# In-place twins (add_, x += y, clamp_, ...) live in ops/inplace.py.

@@ -253,7 +253,8 @@ def getitem(x, idx):
     on the leading dims (a row gather). Differentiable."""
     x = x if type(x) is Tensor else as_tensor(x)
     items = idx if isinstance(idx, tuple) else (idx,)
-    items = tuple(_as_int_index(it) for it in items)
+    items = tuple(_as_int_index(np.arange(it.start, it.stop, it.step) if type(it) is range
+                                else it) for it in items)
     n_adv = 0
     for it in items:
         if _is_advanced(it):
@@ -266,8 +267,7 @@ def getitem(x, idx):
         return getitem(y, (slice(None),) + rest) if rest else y
     for it in items:
         if _is_advanced(it):
-            raise IndexError("index: integer-array and mask indices are supported on the leading "
-                             "dims only, e.g. x[idx], x[rows, cols], x[mask], x[idx, 1:]")
+            return _gather_positions(x, items)
     xd = x._data
     if not any(it is Ellipsis for it in items):
         items = items + (Ellipsis,)  # keeps a full integer index a 0-d view, not a scalar
@@ -292,6 +292,22 @@ def _(g, needs, shape, offset, strides):
     dx = _empty(shape, g.dtype)
     D.run(K.fill, dx, 0.0)
     return (D.run(K.strided_put, g, dx, 0, offset, strides),)
+
+
+def _gather_positions(x, items):
+    """Advanced indices after a slice (x[:, [0, 2]], x[..., mask]): numpy's indexing of an
+    arange gives the flat positions (numpy's rules are torch's here), one gather reads them."""
+    xd = x._data
+    items = tuple(i._data if isinstance(i, Tensor) else i for i in items)
+    try:
+        pos = np.array(np.arange(xd.size, dtype=np.int64).reshape(xd.shape)[items])
+    except IndexError as e:
+        raise IndexError(f"index: {e} (tensor of shape {xd.shape})") from None
+    flat = pos.reshape(-1)
+    y = D.run(K.index_select0, xd.reshape(-1), flat, flat.shape).reshape(pos.shape)
+    if xd.dtype not in _dt.FLOATS:
+        return _wrap(y)
+    return make(y, _gather, (x,), (flat, (xd.size,), xd.shape))
 
 
 def _gather_rows(x, adv):
