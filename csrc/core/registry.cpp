@@ -179,14 +179,6 @@ int kernel_id(const std::string& name) {
   return it->second;
 }
 
-DType out_dtype(const KernelDef& k, int i, Ins ins) {
-  const int8_t src = k.out_from[i];
-  if (src >= 0 && src < int(ins.size())) return ins[src].dtype;
-  GC_TYPE_CHECK(src < 0 && src != KernelDef::kNoRule, k.name << ": output '" << k.outs[i].name
-                << "' has no dtype rule: pass an array to write into, not a shape");
-  return DType(-1 - src);
-}
-
 void set_call_hook(CallHook hook) { g_hook.store(hook); }
 CallHook call_hook() { return g_hook.load(std::memory_order_relaxed); }
 

@@ -61,7 +61,13 @@ void check_call(int id, Ins ins, Outs outs, Attrs attrs);
 void call_checked_before(int id, Ins ins, Outs outs, Attrs attrs);
 // The dtype an output gets when it is allocated by the caller from a shape; throws when the
 // schema has no rule for it (an `any`/`float` output must be passed in).
-DType out_dtype(const KernelDef& k, int i, Ins ins);
+inline DType out_dtype(const KernelDef& k, int i, Ins ins) {
+  const int8_t src = k.out_from[i];
+  if (src >= 0 && src < int(ins.size())) return ins[src].dtype;
+  GC_TYPE_CHECK(src < 0 && src != KernelDef::kNoRule, k.name << ": output '" << k.outs[i].name
+                << "' has no dtype rule: pass an array to write into, not a shape");
+  return DType(-1 - src);
+}
 
 // The hook slot: when set, `hook(id, ins, outs, attrs, after)` runs before (after = false)
 // and after (after = true) every kernel that `call` runs, on the calling thread.

@@ -59,7 +59,7 @@ def _site():
 
 def _label():
     if _state.backward is not None:
-        return "backward " + (_state.backward.site or _state.backward.prim.name)
+        return "backward " + (engine.site_of(_state.backward) or _state.backward.prim.name)
     return _state.labels[-1] if _state.labels else "(no module)"
 
 

@@ -108,7 +108,7 @@ class _Tracer:
         node = self.node
         if node is not None:
             phase, prim = "backward", node.prim.name
-            site = node.site
+            site = engine.site_of(node)
             module = (str(site) or None) if site is not None else None
             line = getattr(site, "line", None)
         else:
