@@ -10,12 +10,15 @@ from .. import dtypes as _dt
 from ..engine import make
 from ..ops import activation as _act
 from ..ops.activation import gelu, sigmoid, softplus, tanh  # noqa: F401
+from ..ops.conv import conv1d, conv2d, conv_transpose2d  # noqa: F401
 from ..ops.elementwise import _check_float, mul
 from ..ops.linear import linear  # noqa: F401
 from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                         cross_entropy, huber_loss, l1_loss, l1_penalty, mse_loss, nll_loss,
                         smooth_l1_loss)
 from ..ops import softmax as _sm
+from ..ops.pool import (adaptive_avg_pool2d, avg_pool2d, interpolate,  # noqa: F401
+                        max_pool2d)
 from ..registry import K, primitive, run
 from ..tensor import Tensor, _empty, _wrap, as_tensor
 
