@@ -17,34 +17,25 @@
 #include <atomic>
 #include <cstring>
 #include <new>
+#include <type_traits>
 #include <vector>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 #include "core/registry.h"
 #include "kernels/broadcast.h"
+#include "kernels/conv.h"
+#include "kernels/conv_avx512.h"
 #include "kernels/matmul.h"
 #include "kernels/scratch.h"
 
 namespace gc {
 namespace {
 
-constexpr int64_t kColBudget = int64_t(1) << 18;      // im2col tile: 1 MiB of float32
-constexpr int64_t kConvParallelMin = int64_t(1) << 20; // multiply-adds below which one thread runs
-
-struct Geo {
-  int64_t N, C, H, W, O, kh, kw, Ho, Wo;
-  int64_t sh, sw, pt, pl, dh, dw, G;
-  int64_t Cg, Og, K;  // per group: input channels, output channels, im2col rows Cg*kh*kw
-  int64_t macs() const { return N * O * Ho * Wo * K; }
-  bool pointwise() const {
-    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && Ho == H && Wo == W;
-  }
-  int64_t tile_rows() const {
-    return pointwise() ? std::max<int64_t>(Ho, 1)
-                       : std::clamp<int64_t>(kColBudget / std::max<int64_t>(K * Wo, 1), 1, std::max<int64_t>(Ho, 1));
-  }
-};
+using namespace conv;
 
 int64_t iattr(Attrs at, size_t i, const char* op) { return int64_t(attr(at, i, op)); }
 
@@ -97,14 +88,41 @@ void check_bias(const char* op, const Buf& b, int64_t O) {
   GC_CHECK(b.ndim == 1 && b.shape[0] == O, op << ": bias must have shape (" << O << ",), got " << b.shape_str());
 }
 
-// Valid output columns [lo, hi) for kernel column q: 0 <= j*sw - pl + q*dw < W.
-struct Span { int64_t lo, hi, off; };
-Span col_span(const Geo& g, int64_t q) {
-  const int64_t off = q * g.dw - g.pl;
-  int64_t lo = off >= 0 ? 0 : (-off + g.sw - 1) / g.sw;
-  int64_t hi = g.W - 1 - off >= 0 ? std::min(g.Wo, (g.W - 1 - off) / g.sw + 1) : 0;
-  return {std::min(lo, hi), hi, off};
+// Row helper for stride-1 rows: one masked vector op per 16 floats (8 doubles). A call to
+// memcpy per 10-float row cost more than the copy itself (LeNet's 10x10 maps).
+// rowcopy: dst[j] = lo <= j < hi ? src[j] : 0 for j < n (src read only inside [lo, hi)).
+#ifdef __AVX512F__
+inline uint32_t lanes(int64_t a, int64_t b, int L) {  // bits [clamp(a), clamp(b)) of L lanes
+  a = std::clamp<int64_t>(a, 0, L); b = std::clamp<int64_t>(b, 0, L);
+  return b <= a ? 0u : uint32_t(((uint64_t(1) << b) - 1) & ~((uint64_t(1) << a) - 1));
 }
+inline void rowcopy(float* dst, const float* src, int64_t n, int64_t lo, int64_t hi) {
+  for (int64_t j = 0; j < n; j += 16)
+    _mm512_mask_storeu_ps(dst + j, __mmask16(lanes(0, n - j, 16)),
+                          _mm512_maskz_loadu_ps(__mmask16(lanes(lo - j, hi - j, 16)), src + j));
+}
+inline void rowcopy(double* dst, const double* src, int64_t n, int64_t lo, int64_t hi) {
+  for (int64_t j = 0; j < n; j += 8)
+    _mm512_mask_storeu_pd(dst + j, __mmask8(lanes(0, n - j, 8)),
+                          _mm512_maskz_loadu_pd(__mmask8(lanes(lo - j, hi - j, 8)), src + j));
+}
+// acc + masked load; masked store.
+template <class T> struct Simd;
+template <> struct Simd<float> {
+  static __m512 zero() { return _mm512_setzero_ps(); }
+  static __m512 add_masked(__m512 a, uint32_t m, const float* p) { return _mm512_add_ps(a, _mm512_maskz_loadu_ps(__mmask16(m), p)); }
+  static void store(float* p, uint32_t m, __m512 v) { _mm512_mask_storeu_ps(p, __mmask16(m), v); }
+};
+template <> struct Simd<double> {
+  static __m512d zero() { return _mm512_setzero_pd(); }
+  static __m512d add_masked(__m512d a, uint32_t m, const double* p) { return _mm512_add_pd(a, _mm512_maskz_loadu_pd(__mmask8(m), p)); }
+  static void store(double* p, uint32_t m, __m512d v) { _mm512_mask_storeu_pd(p, __mmask8(m), v); }
+};
+#else
+template <class T> void rowcopy(T* dst, const T* src, int64_t n, int64_t lo, int64_t hi) {
+  for (int64_t j = 0; j < n; ++j) dst[j] = j >= lo && j < hi ? src[j] : T(0);
+}
+#endif
 
 // col[(c, p, q), (i - i0, j)] for output rows [i0, i1) from one image-group xg (Cg, H, W).
 template <class T>
@@ -119,10 +137,10 @@ void im2col(const Geo& g, const T* xg, int64_t i0, int64_t i1, T* col, bool par)
         for (int64_t i = i0; i < i1; ++i, dst += g.Wo) {
           const int64_t ih = i * g.sh - g.pt + p * g.dh;
           if (ih < 0 || ih >= g.H) { std::fill(dst, dst + g.Wo, T(0)); continue; }
-          const T* src = xg + (c * g.H + ih) * g.W + s.off;
+          const T* src = xg + (c * g.H + ih) * g.W + s.off;  // src[j * sw] is x at column j
+          if (g.sw == 1) { rowcopy(dst, src, g.Wo, s.lo, s.hi); continue; }
           std::fill(dst, dst + s.lo, T(0));
-          if (g.sw == 1) std::memcpy(dst + s.lo, src + s.lo, sizeof(T) * (s.hi - s.lo));
-          else for (int64_t j = s.lo; j < s.hi; ++j) dst[j] = src[j * g.sw];
+          for (int64_t j = s.lo; j < s.hi; ++j) dst[j] = src[j * g.sw];
           std::fill(dst + s.hi, dst + g.Wo, T(0));
         }
       }
@@ -130,9 +148,42 @@ void im2col(const Geo& g, const T* xg, int64_t i0, int64_t i1, T* col, bool par)
 
 // dxg (Cg, H, W) += col2im(dcol) for output rows [i0, i1): the adjoint of im2col. Rows of
 // different channels touch different planes, so the channel loop splits across threads.
+// Stride 1 along W with AVX-512: each 16-float (8-double) chunk of a dx row sums its kh*kw
+// contributions in a register and is stored once (adding dcol rows into dx one by one made
+// every masked store feed a later overlapping load: 9% of a LeNet step).
 template <class T>
 void col2im(const Geo& g, const T* dcol, int64_t i0, int64_t i1, T* dxg, bool par) {
   const int64_t cols = (i1 - i0) * g.Wo;
+#ifdef __AVX512F__
+  if (g.sw == 1) {
+    constexpr int L = 64 / sizeof(T);
+    const int64_t h0 = std::max<int64_t>(0, i0 * g.sh - g.pt);
+    const int64_t h1 = std::min<int64_t>(g.H, (i1 - 1) * g.sh - g.pt + (g.kh - 1) * g.dh + 1);
+#pragma omp parallel for if (par && g.K * cols >= kParallelMin)
+    for (int64_t c = 0; c < g.Cg; ++c)
+      for (int64_t ih = h0; ih < h1; ++ih)
+        for (int64_t w0 = 0; w0 < g.W; w0 += L) {
+          auto acc = Simd<T>::zero();
+          for (int64_t p = 0; p < g.kh; ++p) {
+            const int64_t t = ih + g.pt - p * g.dh;  // = i * sh for the output row i that reads ih
+            if (t < 0 || t % g.sh) continue;
+            const int64_t i = t / g.sh;
+            if (i < i0 || i >= i1) continue;
+            const T* row = dcol + (c * g.kh + p) * g.kw * cols + (i - i0) * g.Wo;
+            for (int64_t q = 0; q < g.kw; ++q) {
+              const int64_t off = q * g.dw - g.pl;  // dx column iw reads dcol column iw - off
+              const uint32_t m = lanes(std::max<int64_t>(off, 0) - w0, std::min(g.Wo + off, g.W) - w0, L);
+              if (!m) continue;
+              acc = Simd<T>::add_masked(acc, m, row + q * cols - off + w0);
+            }
+          }
+          T* dst = dxg + (c * g.H + ih) * g.W + w0;
+          const uint32_t ms = lanes(0, g.W - w0, L);
+          Simd<T>::store(dst, ms, Simd<T>::add_masked(acc, ms, dst));
+        }
+    return;
+  }
+#endif
 #pragma omp parallel for if (par && g.K * cols >= kParallelMin)
   for (int64_t c = 0; c < g.Cg; ++c)
     for (int64_t p = 0; p < g.kh; ++p)
@@ -143,12 +194,7 @@ void col2im(const Geo& g, const T* dcol, int64_t i0, int64_t i1, T* dxg, bool pa
           const int64_t ih = i * g.sh - g.pt + p * g.dh;
           if (ih < 0 || ih >= g.H) continue;
           T* dst = dxg + (c * g.H + ih) * g.W + s.off;
-          if (g.sw == 1) {
-#pragma GCC ivdep
-            for (int64_t j = s.lo; j < s.hi; ++j) dst[j] += src[j];
-          } else {
-            for (int64_t j = s.lo; j < s.hi; ++j) dst[j * g.sw] += src[j];
-          }
+          for (int64_t j = s.lo; j < s.hi; ++j) dst[j * g.sw] += src[j];
         }
       }
 }
@@ -187,6 +233,11 @@ void conv_forward(const Geo& g, const T* x, const T* w, const T* b, T* y) {
   const int64_t HW = g.H * g.W, HoWo = g.Ho * g.Wo;
   if (g.N == 0 || g.O == 0 || HoWo == 0) return;
   const bool pw = g.pointwise();
+#ifdef __AVX512F__
+  if constexpr (std::is_same_v<T, float>) {
+    if (!pw && g.K > 0 && implicit_forward_ok(g) && implicit_forward(g, x, w, b, y, true)) return;
+  }
+#endif
   const int64_t rows = g.tile_rows(), ntiles = (g.Ho + rows - 1) / rows, items = g.N * g.G * ntiles;
   const bool outer = outer_parallel(items, g.macs());
   std::atomic<bool> fail{false};
@@ -291,6 +342,18 @@ GC_KERNEL("conv2d_backward_input", 2, 1, conv2d_backward_input);
 GC_KERNEL("conv_transpose2d_bias", 3, 1, conv2d_backward_input);
 
 // ---- weight (and bias) gradient ------------------------------------------------------------
+// The implicit float32 weight grad runs per item on one thread: used when threads take whole
+// items (or there is one thread), not when one item's GEMM is split across threads.
+template <class T>
+bool implicit_wgrad_for(const Geo& g, bool par) {
+#ifdef __AVX512F__
+  return std::is_same_v<T, float> && !g.pointwise() && implicit_wgrad_ok(g) && (!par || max_threads() == 1);
+#else
+  (void)g; (void)par;
+  return false;
+#endif
+}
+
 // dW_g += dy_tile (Og, cols) @ col^T (cols, K), summed over every image and tile; db[o] += row
 // sums of dy. acc: (O, K) then (O,) for the bias.
 template <class T>
@@ -302,9 +365,21 @@ void wgrad_item(const Geo& g, const T* gy, const T* x, int64_t it, int64_t rows,
   const T* xg = x + (n * g.C + gi * g.Cg) * HW;
   const T* gt = gy + (n * g.O + gi * g.Og) * HoWo + i0 * g.Wo;
   const bool pw = g.pointwise();
-  if (!pw) im2col(g, xg, i0, i1, col, par);
-  gemm_ld<T>(gt, HoWo, false, pw ? xg + i0 * g.Wo : col, pw ? HW : cols, true, acc + gi * g.Og * g.K,
-             g.K, g.Og, g.K, cols, true, par);
+  if (implicit_wgrad_for<T>(g, par)) {
+#ifdef __AVX512F__
+    if constexpr (std::is_same_v<T, float>) {
+      const int64_t mrows = (g.Og + sgemm::kMr - 1) / sgemm::kMr * sgemm::kMr;
+      for (int64_t r0 = i0 * g.Wo; r0 < i1 * g.Wo; r0 += sgemm::kKc) {
+        const int64_t np = std::min(sgemm::kKc, i1 * g.Wo - r0);
+        implicit_wgrad(g, gy, x, n, gi, r0, np, col, col + mrows * sgemm::kKc, acc);
+      }
+    }
+#endif
+  } else {
+    if (!pw) im2col(g, xg, i0, i1, col, par);
+    gemm_ld<T>(gt, HoWo, false, pw ? xg + i0 * g.Wo : col, pw ? HW : cols, true, acc + gi * g.Og * g.K,
+               g.K, g.Og, g.K, cols, true, par);
+  }
   if (accb)
     for (int64_t o = 0; o < g.Og; ++o) {
       const T* r = gt + o * HoWo;
@@ -321,9 +396,13 @@ void conv_backward_weight(const Geo& g, const T* gy, const T* x, T* dw, T* db) {
   if (db) std::fill(db, db + nb, T(0));
   if (g.N == 0 || g.Ho * g.Wo == 0 || nw + nb == 0) return;
   const int64_t rows = g.tile_rows(), ntiles = (g.Ho + rows - 1) / rows, items = g.N * g.G * ntiles;
-  const bool pw = g.pointwise();
-  const int64_t ncol = pw ? 1 : std::max<int64_t>(g.K * rows * g.Wo, 1);
-  if (!outer_parallel(items, g.macs())) {  // items in turn, each GEMM across the threads
+  const bool pw = g.pointwise(), outer = outer_parallel(items, g.macs());
+  int64_t ncol = pw ? 1 : std::max<int64_t>(g.K * rows * g.Wo, 1);
+#ifdef __AVX512F__
+  if (implicit_wgrad_for<T>(g, !outer))  // packed dy panels + one packed tap panel
+    ncol = ((g.Og + sgemm::kMr - 1) / sgemm::kMr * sgemm::kMr + 32) * sgemm::kKc;
+#endif
+  if (!outer) {  // items in turn, each GEMM across the threads
     T* col = thread_scratch<T>(0, ncol);
     if (!col) throw std::bad_alloc();
     for (int64_t it = 0; it < items; ++it) wgrad_item(g, gy, x, it, rows, ntiles, col, dw, db, true);
