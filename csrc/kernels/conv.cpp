@@ -235,6 +235,7 @@ void conv_forward(const Geo& g, const T* x, const T* w, const T* b, T* y) {
   const bool pw = g.pointwise();
 #ifdef __AVX512F__
   if constexpr (std::is_same_v<T, float>) {
+    if (!pw && g.K > 0 && direct_forward_ok(g)) { direct_forward(g, x, w, b, y); return; }
     if (!pw && g.K > 0 && implicit_forward_ok(g) && implicit_forward(g, x, w, b, y, true)) return;
   }
 #endif
@@ -287,6 +288,11 @@ void conv_backward_input(const Geo& g, const T* gy, const T* w, T* dx) {
   const int64_t HW = g.H * g.W, HoWo = g.Ho * g.Wo;
   if (g.N == 0 || g.C == 0) return;
   if (g.O == 0 || HoWo == 0) { std::fill(dx, dx + g.N * g.C * HW, T(0)); return; }
+#ifdef __AVX512F__
+  if constexpr (std::is_same_v<T, float>) {
+    if (!g.pointwise() && direct_input_ok(g) && direct_input_grad(g, gy, w, dx)) return;
+  }
+#endif
   const bool pw = g.pointwise(), outer = outer_parallel(g.N * g.G, g.macs());
   const int64_t rows = g.tile_rows(), ntiles = (g.Ho + rows - 1) / rows, items = g.N * g.G;
   std::atomic<bool> fail{false};
@@ -369,10 +375,12 @@ void wgrad_item(const Geo& g, const T* gy, const T* x, int64_t it, int64_t rows,
 #ifdef __AVX512F__
     if constexpr (std::is_same_v<T, float>) {
       const int64_t mrows = (g.Og + sgemm::kMr - 1) / sgemm::kMr * sgemm::kMr;
-      for (int64_t r0 = i0 * g.Wo; r0 < i1 * g.Wo; r0 += sgemm::kKc) {
-        const int64_t np = std::min(sgemm::kKc, i1 * g.Wo - r0);
-        implicit_wgrad(g, gy, x, n, gi, r0, np, col, col + mrows * sgemm::kKc, acc);
-      }
+      if (direct_wgrad_ok(g)) direct_wgrad(g, gy, x, n, gi, i0, i1, acc);
+      else
+        for (int64_t r0 = i0 * g.Wo; r0 < i1 * g.Wo; r0 += sgemm::kKc) {
+          const int64_t np = std::min(sgemm::kKc, i1 * g.Wo - r0);
+          implicit_wgrad(g, gy, x, n, gi, r0, np, col, col + mrows * sgemm::kKc, acc);
+        }
     }
 #endif
   } else {
@@ -384,6 +392,7 @@ void wgrad_item(const Geo& g, const T* gy, const T* x, int64_t it, int64_t rows,
     for (int64_t o = 0; o < g.Og; ++o) {
       const T* r = gt + o * HoWo;
       double s = 0;
+#pragma omp simd reduction(+ : s)
       for (int64_t j = 0; j < cols; ++j) s += r[j];
       accb[gi * g.Og + o] += T(s);
     }

@@ -28,6 +28,7 @@ namespace conv {
 
 constexpr int kMaxRuns = 34;  // runs in one 32-lane panel row
 constexpr int kMaxTaps = 32;  // kh, kw limits of the implicit path
+constexpr int kMaxChunks = 64; // 16-column chunks of an output row in the direct weight grad
 
 inline uint32_t lane_mask(int64_t a, int64_t b) {  // bits [a, b) of 32, clamped
   a = std::clamp<int64_t>(a, 0, 32); b = std::clamp<int64_t>(b, 0, 32);
@@ -142,31 +143,43 @@ inline bool implicit_forward(const Geo& g, const float* x, const float* w, const
 }
 
 // B panel: positions [r0, r0 + n) of one image-group xg (Cg, H, W) x taps [t0, t0 + nt).
+// Row of position (i, j): one masked load per run of kernel columns q of one (c, p); the masks
+// are constant unless the window crosses the left or right edge (padding).
 inline void pack_taps(const Geo& g, const float* xg, int64_t r0, int64_t n, int64_t t0, int64_t nt, float* b) {
   const int64_t HW = g.H * g.W;
-  struct Run { int64_t c, p, qa, la, len; };
+  struct Run { int64_t coff, prow, qa, la, len; uint32_t full; };
   Run run[kMaxRuns];
   int nr = 0;
   for (int64_t t = t0; t < t0 + nt;) {  // runs of kernel columns q in one (c, p)
-    const int64_t q = t % g.kw, len = std::min(g.kw - q, t0 + nt - t);
-    run[nr++] = {t / (g.kh * g.kw), t / g.kw % g.kh, q, t - t0, len};
+    const int64_t q = t % g.kw, len = std::min(g.kw - q, t0 + nt - t), la = t - t0;
+    run[nr++] = {t / (g.kh * g.kw) * HW + q - la, t / g.kw % g.kh * g.dh - g.pt, q, la, len,
+                 lane_mask(la, la + len)};
     t += len;
   }
   int64_t i = r0 / g.Wo, j = r0 % g.Wo;
+  constexpr int64_t kPad = INT64_MIN;  // (offsets can be negative: lane 0 may lie left of column 0)
+  int64_t rowp[kMaxRuns];  // per run: x offset of lane 0 at iw0 = 0, or kPad for a padding row
+  auto rows = [&]() {
+    for (int s = 0; s < nr; ++s) {
+      const int64_t ih = i * g.sh + run[s].prow;
+      rowp[s] = ih >= 0 && ih < g.H ? run[s].coff + ih * g.W : kPad;
+    }
+  };
+  rows();
   for (int64_t r = 0; r < n; ++r) {
     __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
     const int64_t iw0 = j * g.sw - g.pl;  // x column of q = 0
+    const bool inside = iw0 >= 0 && iw0 + g.kw <= g.W;
     for (int s = 0; s < nr; ++s) {
+      if (rowp[s] == kPad) continue;
       const Run& e = run[s];
-      const int64_t ih = i * g.sh - g.pt + e.p * g.dh;
-      if (ih < 0 || ih >= g.H) continue;
-      // q in [qa, qa + len) with 0 <= iw0 + q < W
-      const uint32_t m = lane_mask(e.la + std::max<int64_t>(-iw0 - e.qa, 0), e.la + std::min(g.W - iw0 - e.qa, e.len));
-      if (m) load_run(v0, v1, m, xg + e.c * HW + ih * g.W + iw0 + e.qa - e.la);
+      const uint32_t m = inside ? e.full
+                                : lane_mask(e.la + std::max<int64_t>(-iw0 - e.qa, 0), e.la + std::min(g.W - iw0 - e.qa, e.len));
+      if (m) load_run(v0, v1, m, xg + rowp[s] + iw0);
     }
     _mm512_store_ps(b + r * 32, v0);
     _mm512_store_ps(b + r * 32 + 16, v1);
-    if (++j == g.Wo) { j = 0; ++i; }
+    if (++j == g.Wo) { j = 0; ++i; rows(); }
   }
 }
 
@@ -183,6 +196,161 @@ inline void implicit_wgrad(const Geo& g, const float* gy, const float* x, int64_
     for (int64_t ir = 0; ir < mp; ++ir)
       sgemm::kernel(n, abuf + ir * n * sgemm::kMr, bbuf, acc + (gi * g.Og + ir * sgemm::kMr) * g.K + t0, g.K,
                     int(std::min<int64_t>(sgemm::kMr, g.Og - ir * sgemm::kMr)), int(nt), true);
+  }
+}
+
+// ---- direct forward for few input channels ------------------------------------------------
+// y rows computed in registers: 16 output columns x OB channels, each tap one masked x load and
+// OB broadcast FMAs. Used for Cg <= 4 at stride 1 along W: LeNet's 1->16 5x5 layer (K = 25)
+// measured 1.0 ms with the implicit GEMM (packing cost as much as the FMAs, and 16 channels fill
+// 16 of the micro-kernel's 24 rows) and 0.3 ms direct, 64 images on one thread.
+inline bool direct_forward_ok(const Geo& g) { return g.sw == 1 && g.Cg <= 4; }
+
+// Output row i of channels [o0, o0 + OB): xg = the image-group's x, wo = w + (gi*Og + o0) * K,
+// yo = y + (n*O + gi*Og + o0) * Ho*Wo, bo = bias + gi*Og + o0 or null.
+template <int OB>
+inline void direct_row(const Geo& g, const float* xg, const float* wo, const float* bo, float* yo, int64_t i) {
+  const int64_t HW = g.H * g.W, HoWo = g.Ho * g.Wo;
+  for (int64_t j0 = 0; j0 < g.Wo; j0 += 16) {
+    __m512 acc[OB];
+#pragma GCC unroll 16
+    for (int o = 0; o < OB; ++o) acc[o] = bo ? _mm512_set1_ps(bo[o]) : _mm512_setzero_ps();
+    for (int64_t c = 0; c < g.Cg; ++c)
+      for (int64_t p = 0; p < g.kh; ++p) {
+        const int64_t ih = i * g.sh - g.pt + p * g.dh;
+        if (ih < 0 || ih >= g.H) continue;
+        const float* xr = xg + c * HW + ih * g.W;
+        const float* wk = wo + (c * g.kh + p) * g.kw;
+        for (int64_t q = 0; q < g.kw; ++q) {
+          const int64_t off = q * g.dw - g.pl;  // lane l reads x column j0 + l + off
+          const uint32_t m = lane_mask(-off - j0, g.W - off - j0) & 0xFFFFu;
+          if (!m) continue;
+          const __m512 xv = _mm512_maskz_loadu_ps(__mmask16(m), xr + j0 + off);
+#pragma GCC unroll 16
+          for (int o = 0; o < OB; ++o) acc[o] = _mm512_fmadd_ps(_mm512_set1_ps(wk[o * g.K + q]), xv, acc[o]);
+        }
+      }
+    const __mmask16 ms = __mmask16(lane_mask(0, g.Wo - j0) & 0xFFFFu);
+#pragma GCC unroll 16
+    for (int o = 0; o < OB; ++o) _mm512_mask_storeu_ps(yo + o * HoWo + i * g.Wo + j0, ms, acc[o]);
+  }
+}
+
+inline void direct_forward(const Geo& g, const float* x, const float* w, const float* b, float* y) {
+  const int64_t HW = g.H * g.W, HoWo = g.Ho * g.Wo, items = g.N * g.G * g.Ho;
+#pragma omp parallel for schedule(static) if (g.macs() >= kConvParallelMin && items > 1)
+  for (int64_t it = 0; it < items; ++it) {
+    const int64_t n = it / (g.G * g.Ho), gi = it / g.Ho % g.G, i = it % g.Ho;
+    const float* xg = x + (n * g.C + gi * g.Cg) * HW;
+    for (int64_t o0 = 0; o0 < g.Og;) {
+      const int64_t o = gi * g.Og + o0, left = g.Og - o0;
+      const float* wo = w + o * g.K;
+      const float* bo = b ? b + o : nullptr;
+      float* yo = y + (n * g.O + o) * HoWo;
+      if (left >= 16) { direct_row<16>(g, xg, wo, bo, yo, i); o0 += 16; }
+      else if (left >= 8) { direct_row<8>(g, xg, wo, bo, yo, i); o0 += 8; }
+      else if (left >= 4) { direct_row<4>(g, xg, wo, bo, yo, i); o0 += 4; }
+      else { direct_row<1>(g, xg, wo, bo, yo, i); o0 += 1; }
+    }
+  }
+}
+
+// ---- input grad as a direct convolution ----------------------------------------------------
+// At stride 1, dx = conv(dy, W') with W'[c, o, p, q] = W[o, c, kh-1-p, kw-1-q] and padding
+// dilation*(k-1) - pad: the direct kernel above then replaces GEMM + col2im. LeNet's 16->32 5x5
+// layer, 64 images on one thread: 3.1 ms -> see bench/bench_conv.py.
+inline bool direct_input_ok(const Geo& g) {
+  return g.Cg >= 8 && g.sh == 1 && g.sw == 1 && g.pt <= g.dh * (g.kh - 1) && g.pl <= g.dw * (g.kw - 1) &&
+         g.kh <= kMaxTaps && g.kw <= kMaxTaps;
+}
+
+inline bool direct_input_grad(const Geo& g, const float* gy, const float* w, float* dx) {
+  const int64_t kk = g.kh * g.kw;
+  float* wf = thread_scratch<float>(3, size_t(std::max<int64_t>(g.C * g.Og * kk, 1)));
+  if (!wf) return false;
+  for (int64_t gi = 0; gi < g.G; ++gi)
+    for (int64_t o = 0; o < g.Og; ++o)
+      for (int64_t c = 0; c < g.Cg; ++c)
+        for (int64_t t = 0; t < kk; ++t)
+          wf[((gi * g.Cg + c) * g.Og + o) * kk + kk - 1 - t] = w[((gi * g.Og + o) * g.Cg + c) * kk + t];
+  Geo t = g;
+  t.C = g.O; t.H = g.Ho; t.W = g.Wo; t.O = g.C; t.Ho = g.H; t.Wo = g.W;
+  t.pt = g.dh * (g.kh - 1) - g.pt; t.pl = g.dw * (g.kw - 1) - g.pl;
+  t.Cg = g.Og; t.Og = g.Cg; t.K = g.Og * kk;
+  direct_forward(t, gy, wf, nullptr, dx);
+  return true;
+}
+
+// ---- weight grad, direct, for few input channels -------------------------------------------
+// dW[o, c, p, q] += sum over rows i of one image-group and 16-column chunks of
+// dy[o, i, j] * x[c, i*sh - pt + p*dh, j - pl + q*dw]: OB x KW vector accumulators in registers
+// (KW x loads + OB dy loads per OB*KW FMAs), summed across lanes once per (c, p, o-block).
+template <int KW>
+inline void direct_wgrad_kw(const Geo& g, const float* gy, const float* x, int64_t n, int64_t gi,
+                            int64_t i0, int64_t i1, float* acc) {
+  constexpr int OB = (24 - KW) / (KW + 1);  // OB*KW + KW + OB zmm: more spilled (31 - KW)
+  const int64_t HoWo = g.Ho * g.Wo, nch = (g.Wo + 15) / 16;
+  __mmask16 xm[KW][kMaxChunks], dm[kMaxChunks];  // x lanes valid for (q, chunk); dy lanes < Wo
+  for (int64_t ch = 0; ch < nch; ++ch) {
+    const int64_t j0 = ch * 16;
+    dm[ch] = __mmask16(lane_mask(0, g.Wo - j0) & 0xFFFFu);
+    for (int q = 0; q < KW; ++q) {
+      const int64_t off = q * g.dw - g.pl;
+      xm[q][ch] = __mmask16(dm[ch] & lane_mask(-off - j0, g.W - off - j0));
+    }
+  }
+  for (int64_t c = 0; c < g.Cg; ++c)
+    for (int64_t p = 0; p < g.kh; ++p)
+      for (int64_t o0 = 0; o0 < g.Og; o0 += OB) {
+        const int ob = int(std::min<int64_t>(OB, g.Og - o0));
+        __m512 a[OB][KW];
+#pragma GCC unroll 16
+        for (int o = 0; o < OB; ++o)
+#pragma GCC unroll 8
+          for (int q = 0; q < KW; ++q) a[o][q] = _mm512_setzero_ps();
+        // rows whose input row ih = i*sh - pt + p*dh is inside: no branch in the loop (GCC kept
+        // the accumulators in memory across a `continue`)
+        const int64_t lo = g.pt - p * g.dh, ia = std::max(i0, lo > 0 ? (lo + g.sh - 1) / g.sh : 0);
+        const int64_t hi = g.H - 1 + lo, ib = hi < 0 ? ia : std::min(i1, hi / g.sh + 1);
+        __mmask16 om[OB];
+        for (int o = 0; o < OB; ++o) om[o] = o < ob ? __mmask16(0xFFFF) : __mmask16(0);
+        for (int64_t i = ia; i < ib; ++i) {
+          const float* xr = x + ((n * g.C + gi * g.Cg + c) * g.H + i * g.sh - lo) * g.W;
+          const float* dr = gy + (n * g.O + gi * g.Og + o0) * HoWo + i * g.Wo;
+          for (int64_t ch = 0; ch < nch; ++ch) {
+            const int64_t j0 = ch * 16;
+            __m512 xv[KW], dv[OB];
+#pragma GCC unroll 8
+            for (int q = 0; q < KW; ++q) xv[q] = _mm512_maskz_loadu_ps(xm[q][ch], xr + j0 + q * g.dw - g.pl);
+#pragma GCC unroll 16
+            for (int o = 0; o < OB; ++o)  // rows past the last channel load nothing
+              dv[o] = _mm512_maskz_loadu_ps(__mmask16(om[o] & dm[ch]), dr + o * HoWo + j0);
+#pragma GCC unroll 16
+            for (int o = 0; o < OB; ++o)
+#pragma GCC unroll 8
+              for (int q = 0; q < KW; ++q) a[o][q] = _mm512_fmadd_ps(dv[o], xv[q], a[o][q]);
+          }
+        }
+#pragma GCC unroll 16
+        for (int o = 0; o < OB; ++o)  // constant bounds: a[][] stays in registers
+#pragma GCC unroll 8
+          for (int q = 0; q < KW; ++q)
+            if (o < ob) acc[(gi * g.Og + o0 + o) * g.K + (c * g.kh + p) * KW + q] += _mm512_reduce_add_ps(a[o][q]);
+      }
+}
+
+inline bool direct_wgrad_ok(const Geo& g) { return g.sw == 1 && g.Cg <= 4 && g.kw <= 7 && g.Wo <= 16 * kMaxChunks; }
+
+inline void direct_wgrad(const Geo& g, const float* gy, const float* x, int64_t n, int64_t gi, int64_t i0,
+                         int64_t i1, float* acc) {
+  switch (g.kw) {
+    case 1: direct_wgrad_kw<1>(g, gy, x, n, gi, i0, i1, acc); break;
+    case 2: direct_wgrad_kw<2>(g, gy, x, n, gi, i0, i1, acc); break;
+    case 3: direct_wgrad_kw<3>(g, gy, x, n, gi, i0, i1, acc); break;
+    case 4: direct_wgrad_kw<4>(g, gy, x, n, gi, i0, i1, acc); break;
+    case 5: direct_wgrad_kw<5>(g, gy, x, n, gi, i0, i1, acc); break;
+    case 6: direct_wgrad_kw<6>(g, gy, x, n, gi, i0, i1, acc); break;
+    default: direct_wgrad_kw<7>(g, gy, x, n, gi, i0, i1, acc); break;
   }
 }
 
