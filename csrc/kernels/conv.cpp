@@ -235,7 +235,7 @@ void conv_forward(const Geo& g, const T* x, const T* w, const T* b, T* y) {
   const bool pw = g.pointwise();
 #ifdef __AVX512F__
   if constexpr (std::is_same_v<T, float>) {
-    if (!pw && g.K > 0 && direct_forward_ok(g)) { direct_forward(g, x, w, b, y); return; }
+    if (!pw && g.K > 0 && direct_forward_ok(g) && direct_forward(g, x, w, b, y)) return;
     if (!pw && g.K > 0 && implicit_forward_ok(g) && implicit_forward(g, x, w, b, y, true)) return;
   }
 #endif

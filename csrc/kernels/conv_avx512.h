@@ -35,9 +35,11 @@ inline uint32_t lane_mask(int64_t a, int64_t b) {  // bits [a, b) of 32, clamped
   return b <= a ? 0u : uint32_t(((uint64_t(1) << b) - 1) & ~((uint64_t(1) << a) - 1));
 }
 
+// Runs have disjoint lanes: zero-masked loads OR-ed in (merge-masked loads chained every run on
+// the previous one's latency: the packing loops ran ~2x slower). Masked-off lanes are not read.
 inline void load_run(__m512& v0, __m512& v1, uint32_t m, const float* src) {
-  v0 = _mm512_mask_loadu_ps(v0, __mmask16(m), src);          // masked-off lanes are not read
-  v1 = _mm512_mask_loadu_ps(v1, __mmask16(m >> 16), src + 16);
+  v0 = _mm512_or_ps(v0, _mm512_maskz_loadu_ps(__mmask16(m), src));
+  v1 = _mm512_or_ps(v1, _mm512_maskz_loadu_ps(__mmask16(m >> 16), src + 16));
 }
 
 inline bool implicit_forward_ok(const Geo& g) {
@@ -206,12 +208,14 @@ inline void implicit_wgrad(const Geo& g, const float* gy, const float* x, int64_
 // 16 of the micro-kernel's 24 rows) and 0.3 ms direct, 64 images on one thread.
 inline bool direct_forward_ok(const Geo& g) { return g.sw == 1 && g.Cg <= 4; }
 
-// Output row i of channels [o0, o0 + OB): xg = the image-group's x, wo = w + (gi*Og + o0) * K,
-// yo = y + (n*O + gi*Og + o0) * Ho*Wo, bo = bias + gi*Og + o0 or null.
+// Output row i of channels [o0, o0 + OB): xg = the image-group's x, wp = the block's packed
+// weights (tap k, channel o at wp[k * OB + o]: one cache line per tap), yo = y + (n*O + gi*Og +
+// o0) * Ho*Wo, bo = bias + gi*Og + o0 or null; xm[q][chunk] = lanes whose x column is inside.
 template <int OB>
-inline void direct_row(const Geo& g, const float* xg, const float* wo, const float* bo, float* yo, int64_t i) {
+inline void direct_row(const Geo& g, const float* xg, const float* wp, const float* bo, float* yo,
+                       int64_t i, const __mmask16 (*xm)[kMaxChunks], const __mmask16* ym) {
   const int64_t HW = g.H * g.W, HoWo = g.Ho * g.Wo;
-  for (int64_t j0 = 0; j0 < g.Wo; j0 += 16) {
+  for (int64_t ch = 0, j0 = 0; j0 < g.Wo; ++ch, j0 += 16) {
     __m512 acc[OB];
 #pragma GCC unroll 16
     for (int o = 0; o < OB; ++o) acc[o] = bo ? _mm512_set1_ps(bo[o]) : _mm512_setzero_ps();
@@ -219,40 +223,67 @@ inline void direct_row(const Geo& g, const float* xg, const float* wo, const flo
       for (int64_t p = 0; p < g.kh; ++p) {
         const int64_t ih = i * g.sh - g.pt + p * g.dh;
         if (ih < 0 || ih >= g.H) continue;
-        const float* xr = xg + c * HW + ih * g.W;
-        const float* wk = wo + (c * g.kh + p) * g.kw;
-        for (int64_t q = 0; q < g.kw; ++q) {
-          const int64_t off = q * g.dw - g.pl;  // lane l reads x column j0 + l + off
-          const uint32_t m = lane_mask(-off - j0, g.W - off - j0) & 0xFFFFu;
-          if (!m) continue;
-          const __m512 xv = _mm512_maskz_loadu_ps(__mmask16(m), xr + j0 + off);
+        const float* xr = xg + c * HW + ih * g.W + j0 - g.pl;
+        const float* wk = wp + (c * g.kh + p) * g.kw * OB;
+        for (int64_t q = 0; q < g.kw; ++q, wk += OB) {
+          const __m512 xv = _mm512_maskz_loadu_ps(xm[q][ch], xr + q * g.dw);
 #pragma GCC unroll 16
-          for (int o = 0; o < OB; ++o) acc[o] = _mm512_fmadd_ps(_mm512_set1_ps(wk[o * g.K + q]), xv, acc[o]);
+          for (int o = 0; o < OB; ++o) acc[o] = _mm512_fmadd_ps(_mm512_set1_ps(wk[o]), xv, acc[o]);
         }
       }
-    const __mmask16 ms = __mmask16(lane_mask(0, g.Wo - j0) & 0xFFFFu);
 #pragma GCC unroll 16
-    for (int o = 0; o < OB; ++o) _mm512_mask_storeu_ps(yo + o * HoWo + i * g.Wo + j0, ms, acc[o]);
+    for (int o = 0; o < OB; ++o) _mm512_mask_storeu_ps(yo + o * HoWo + i * g.Wo + j0, ym[ch], acc[o]);
   }
 }
 
-inline void direct_forward(const Geo& g, const float* x, const float* w, const float* b, float* y) {
-  const int64_t HW = g.H * g.W, HoWo = g.Ho * g.Wo, items = g.N * g.G * g.Ho;
+// Channel blocks of 16, 8, 4, 1: f(o0, OB) for each block of one group.
+template <class F>
+inline void channel_blocks(int64_t Og, F f) {
+  for (int64_t o0 = 0; o0 < Og;) {
+    const int64_t left = Og - o0;
+    const int ob = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : 1;
+    f(o0, ob);
+    o0 += ob;
+  }
+}
+
+inline bool direct_forward(const Geo& g, const float* x, const float* w, const float* b, float* y) {
+  const int64_t HW = g.H * g.W, HoWo = g.Ho * g.Wo, items = g.N * g.G * g.Ho, nch = (g.Wo + 15) / 16;
+  if (nch > kMaxChunks || g.kw > kMaxTaps) return false;
+  // packed weights: block (gi, o0, OB) at (gi*Og + o0) * K, tap-major
+  float* wp = thread_scratch<float>(2, size_t(std::max<int64_t>(g.O * g.K, 1)));
+  if (!wp) return false;
+  for (int64_t gi = 0; gi < g.G; ++gi)
+    channel_blocks(g.Og, [&](int64_t o0, int ob) {
+      const int64_t base = (gi * g.Og + o0) * g.K;
+      for (int64_t k = 0; k < g.K; ++k)
+        for (int o = 0; o < ob; ++o) wp[base + k * ob + o] = w[base + o * g.K + k];
+    });
+  __mmask16 xm[kMaxTaps][kMaxChunks], ym[kMaxChunks];
+  for (int64_t ch = 0; ch < nch; ++ch) {
+    const int64_t j0 = ch * 16;
+    ym[ch] = __mmask16(lane_mask(0, g.Wo - j0) & 0xFFFFu);
+    for (int64_t q = 0; q < g.kw; ++q) {  // lane l reads x column j0 + l + q*dw - pl
+      const int64_t off = q * g.dw - g.pl;
+      xm[q][ch] = __mmask16(lane_mask(-off - j0, g.W - off - j0) & 0xFFFFu);
+    }
+  }
 #pragma omp parallel for schedule(static) if (g.macs() >= kConvParallelMin && items > 1)
   for (int64_t it = 0; it < items; ++it) {
     const int64_t n = it / (g.G * g.Ho), gi = it / g.Ho % g.G, i = it % g.Ho;
     const float* xg = x + (n * g.C + gi * g.Cg) * HW;
-    for (int64_t o0 = 0; o0 < g.Og;) {
-      const int64_t o = gi * g.Og + o0, left = g.Og - o0;
-      const float* wo = w + o * g.K;
+    channel_blocks(g.Og, [&](int64_t o0, int ob) {
+      const int64_t o = gi * g.Og + o0;
+      const float* wb = wp + o * g.K;
       const float* bo = b ? b + o : nullptr;
       float* yo = y + (n * g.O + o) * HoWo;
-      if (left >= 16) { direct_row<16>(g, xg, wo, bo, yo, i); o0 += 16; }
-      else if (left >= 8) { direct_row<8>(g, xg, wo, bo, yo, i); o0 += 8; }
-      else if (left >= 4) { direct_row<4>(g, xg, wo, bo, yo, i); o0 += 4; }
-      else { direct_row<1>(g, xg, wo, bo, yo, i); o0 += 1; }
-    }
+      if (ob == 16) direct_row<16>(g, xg, wb, bo, yo, i, xm, ym);
+      else if (ob == 8) direct_row<8>(g, xg, wb, bo, yo, i, xm, ym);
+      else if (ob == 4) direct_row<4>(g, xg, wb, bo, yo, i, xm, ym);
+      else direct_row<1>(g, xg, wb, bo, yo, i, xm, ym);
+    });
   }
+  return true;
 }
 
 // ---- input grad as a direct convolution ----------------------------------------------------
@@ -277,8 +308,7 @@ inline bool direct_input_grad(const Geo& g, const float* gy, const float* w, flo
   t.C = g.O; t.H = g.Ho; t.W = g.Wo; t.O = g.C; t.Ho = g.H; t.Wo = g.W;
   t.pt = g.dh * (g.kh - 1) - g.pt; t.pl = g.dw * (g.kw - 1) - g.pl;
   t.Cg = g.Og; t.Og = g.Cg; t.K = g.Og * kk;
-  direct_forward(t, gy, wf, nullptr, dx);
-  return true;
+  return direct_forward(t, gy, wf, nullptr, dx);
 }
 
 // ---- weight grad, direct, for few input channels -------------------------------------------
