@@ -12,6 +12,7 @@
 #include <omp.h>
 #endif
 #include "core/registry.h"
+#include "kernels/matmul.h"
 #include "kernels/sgemm_avx512.h"
 
 namespace gc {
@@ -47,46 +48,56 @@ bool use_sgemm(int64_t M, int64_t N, int64_t K) {
 #endif
 }
 
-// C[r0:r1, c0:c1] = op(A)[r0:r1, :] @ op(B)[:, c0:c1] on the calling thread. A is stored
-// (M, K), or (K, M) when ta; B is stored (K, N), or (N, K) when tb.
+// C[r0:r1, c0:c1] (+)= op(A)[r0:r1, :] @ op(B)[:, c0:c1] on the calling thread. A is stored
+// (M, K), or (K, M) when ta, with row stride lda; B (K, N), or (N, K) when tb, with ldb; C (M, N)
+// with ldc.
 template <class T>
-void block(const T* A, const T* B, T* C, int64_t M, int64_t N, int64_t K, bool ta, bool tb,
-           int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+void block(const T* A, int64_t lda, bool ta, const T* B, int64_t ldb, bool tb, T* C, int64_t ldc,
+           int64_t M, int64_t N, int64_t K, bool acc, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
   const int64_t m = r1 - r0, n = c1 - c0;
   if (m <= 0 || n <= 0) return;
-  MMap<T> Cm(C + r0 * N + c0, m, n, Stride(N));
-  if (K == 0) { Cm.setZero(); return; }
+  MMap<T> Cm(C + r0 * ldc + c0, m, n, Stride(ldc));
+  if (K == 0) { if (!acc) Cm.setZero(); return; }
 #ifdef __AVX512F__
   if constexpr (std::is_same_v<T, float>) {
     if (use_sgemm<T>(M, N, K) &&
-        sgemm::gemm(ta ? A + r0 : A + r0 * K, ta ? M : K, ta, tb ? B + c0 * K : B + c0, tb ? K : N,
-                    tb, C + r0 * N + c0, N, m, n, K))
+        sgemm::gemm(ta ? A + r0 : A + r0 * lda, lda, ta, tb ? B + c0 * ldb : B + c0, ldb, tb,
+                    C + r0 * ldc + c0, ldc, m, n, K, acc))
       return;
   }
 #endif
-  CMap<T> An(A + r0 * K, m, K, Stride(K));            // rows of A
-  CMap<T> At(A + r0, K, m, Stride(M));                // columns of stored A: op(A) rows
-  CMap<T> Bn(B + c0, K, n, Stride(N));                // columns of B
-  CMap<T> Bt(B + c0 * K, n, K, Stride(K));            // rows of stored B: op(B) columns
-  if (!ta && !tb) Cm.noalias() = An * Bn;
-  else if (ta && !tb) Cm.noalias() = At.transpose() * Bn;
-  else if (!ta && tb) Cm.noalias() = An * Bt.transpose();
-  else Cm.noalias() = At.transpose() * Bt.transpose();
+  CMap<T> An(A + r0 * lda, m, K, Stride(lda));        // rows of A
+  CMap<T> At(A + r0, K, m, Stride(lda));              // columns of stored A: op(A) rows
+  CMap<T> Bn(B + c0, K, n, Stride(ldb));              // columns of B
+  CMap<T> Bt(B + c0 * ldb, n, K, Stride(ldb));        // rows of stored B: op(B) columns
+  if (acc) {
+    if (!ta && !tb) Cm.noalias() += An * Bn;
+    else if (ta && !tb) Cm.noalias() += At.transpose() * Bn;
+    else if (!ta && tb) Cm.noalias() += An * Bt.transpose();
+    else Cm.noalias() += At.transpose() * Bt.transpose();
+  } else {
+    if (!ta && !tb) Cm.noalias() = An * Bn;
+    else if (ta && !tb) Cm.noalias() = At.transpose() * Bn;
+    else if (!ta && tb) Cm.noalias() = An * Bt.transpose();
+    else Cm.noalias() = At.transpose() * Bt.transpose();
+  }
 }
+
+}  // namespace
 
 // One gemm, split across the OpenMP threads by row or column blocks:
 // each thread runs Eigen's single-threaded kernel on its block. Measured faster than Eigen's
 // own parallel gemm (which shares packing between threads) on the 2-core dev machines.
 template <class T>
-void gemm_one(const T* A, const T* B, T* C, int64_t M, int64_t N, int64_t K, bool ta, bool tb,
-              bool parallel) {
+void gemm_ld(const T* A, int64_t lda, bool ta, const T* B, int64_t ldb, bool tb, T* C,
+             int64_t ldc, int64_t M, int64_t N, int64_t K, bool accumulate, bool parallel) {
 #ifdef _OPENMP
-  const int nt = parallel ? omp_get_max_threads() : 1;
+  const int nt = parallel && !omp_in_parallel() ? omp_get_max_threads() : 1;
 #else
   const int nt = 1; (void)parallel;
 #endif
   if (nt == 1 || M * N * K < kGemmParallelMin || (M < 16 * nt && N < 16 * nt)) {
-    block(A, B, C, M, N, K, ta, tb, 0, M, 0, N);
+    block(A, lda, ta, B, ldb, tb, C, ldc, M, N, K, accumulate, 0, M, 0, N);
     return;
   }
   // Split the larger of M and N: each thread then packs only its share of the bigger operand
@@ -101,10 +112,27 @@ void gemm_one(const T* A, const T* B, T* C, int64_t M, int64_t N, int64_t K, boo
     const int64_t g = !use_sgemm<T>(M, N, K) ? 16 : rows ? 12 : 32;
     auto edge = [&](int64_t i) { return i == nth ? D : std::min(D, (D * i / nth + g / 2) / g * g); };
     const int64_t e0 = edge(t), e1 = edge(t + 1);
-    if (rows) block(A, B, C, M, N, K, ta, tb, e0, e1, 0, N);
-    else block(A, B, C, M, N, K, ta, tb, 0, M, e0, e1);
+    if (rows) block(A, lda, ta, B, ldb, tb, C, ldc, M, N, K, accumulate, e0, e1, 0, N);
+    else block(A, lda, ta, B, ldb, tb, C, ldc, M, N, K, accumulate, 0, M, e0, e1);
   }
 }
+
+template <class T>
+void gemm_one(const T* A, const T* B, T* C, int64_t M, int64_t N, int64_t K, bool ta, bool tb,
+              bool parallel) {
+  gemm_ld(A, ta ? M : K, ta, B, tb ? K : N, tb, C, N, M, N, K, false, parallel);
+}
+
+template void gemm_ld<float>(const float*, int64_t, bool, const float*, int64_t, bool, float*,
+                             int64_t, int64_t, int64_t, int64_t, bool, bool);
+template void gemm_ld<double>(const double*, int64_t, bool, const double*, int64_t, bool, double*,
+                              int64_t, int64_t, int64_t, int64_t, bool, bool);
+template void gemm_one<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool,
+                              bool, bool);
+template void gemm_one<double>(const double*, const double*, double*, int64_t, int64_t, int64_t,
+                               bool, bool, bool);
+
+namespace {
 
 void gemm(Ins in, Outs out, Attrs at) {
   const Buf &A = in[0], &B = in[1], &C = out[0];

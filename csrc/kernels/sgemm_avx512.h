@@ -159,10 +159,10 @@ inline void kernel(int64_t kc, const float* __restrict a, const float* __restric
   }
 }
 
-// C (m x n, ldc) = op(A) @ op(B) on the calling thread; k >= 1. Returns false (and leaves C
+// C (m x n, ldc) = op(A) @ op(B) (+= when accum) on the calling thread; k >= 1. Returns false (and leaves C
 // alone) when this thread's packing buffers could not be allocated: the caller falls back.
 inline bool gemm(const float* A, int64_t lda, bool ta, const float* B, int64_t ldb, bool tb,
-                 float* C, int64_t ldc, int64_t m, int64_t n, int64_t k) {
+                 float* C, int64_t ldc, int64_t m, int64_t n, int64_t k, bool accum = false) {
   Scratch& s = scratch();
   if (!s.a) return false;
   // Balanced blocks: split K and N evenly rather than leaving a thin remainder block.
@@ -182,7 +182,7 @@ inline bool gemm(const float* A, int64_t lda, bool ta, const float* B, int64_t l
           const int mr = int(std::min<int64_t>(kMr, mc - ir));
           for (int64_t jr = 0; jr < nc; jr += kNr)
             kernel(kc, ap, s.b + (jr / kNr) * kc * kNr, C + (i0 + ir) * ldc + j0 + jr, ldc, mr,
-                   int(std::min<int64_t>(kNr, nc - jr)), k0 > 0);
+                   int(std::min<int64_t>(kNr, nc - jr)), accum || k0 > 0);
         }
       }
     }
