@@ -54,7 +54,7 @@ def vae_loss(logits, x, mu, logvar):
     return (rec + kl) / x.shape[0]
 
 
-def train(epochs=60, seed=0, verbose=True):
+def train(epochs=40, seed=0, verbose=True):
     gc.manual_seed(seed)
     X_train, _, X_test, _ = gc.data.load_digits(images=True)
     loader = gc.data.DataLoader(gc.data.TensorDataset(X_train), batch_size=64, shuffle=True,
@@ -100,7 +100,7 @@ def sample_grid(model, X_test, path, seed=1):
             ax.set_xticks([]), ax.set_yticks([])
     axes[0, 0].set_title("test digit / reconstruction (pairs)", loc="left", fontsize=10)
     axes[2, 0].set_title("new digits decoded from z ~ N(0, I)", loc="left", fontsize=10)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.92, bottom=0.02, hspace=0.45, wspace=0.1)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
@@ -108,7 +108,7 @@ def sample_grid(model, X_test, path, seed=1):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--out", default="digits_vae.png")
     args = p.parse_args(argv)
     model, losses, X_test = train(args.epochs)
