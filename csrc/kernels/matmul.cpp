@@ -12,6 +12,7 @@
 #include <omp.h>
 #endif
 #include "core/registry.h"
+#include "kernels/matmul.h"
 #include "kernels/sgemm_avx512.h"
 
 namespace gc {
@@ -74,6 +75,8 @@ void block(const T* A, const T* B, T* C, int64_t M, int64_t N, int64_t K, bool t
   else Cm.noalias() = At.transpose() * Bt.transpose();
 }
 
+}  // namespace
+
 // One gemm, split across the OpenMP threads by row or column blocks:
 // each thread runs Eigen's single-threaded kernel on its block. Measured faster than Eigen's
 // own parallel gemm (which shares packing between threads) on the 2-core dev machines.
@@ -105,6 +108,11 @@ void gemm_one(const T* A, const T* B, T* C, int64_t M, int64_t N, int64_t K, boo
     else block(A, B, C, M, N, K, ta, tb, 0, M, e0, e1);
   }
 }
+
+template void gemm_one<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool, bool, bool);
+template void gemm_one<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, bool, bool, bool);
+
+namespace {
 
 void gemm(Ins in, Outs out, Attrs at) {
   const Buf &A = in[0], &B = in[1], &C = out[0];
