@@ -144,9 +144,8 @@ class RNNBase(Module):
         if L == 0:
             raise ValueError(f"{name}: Expected sequence length to be larger than 0, got input "
                              f"shape {input.shape}")
-        h0 = self._hidden(h0, "hidden size" if c0 is None else "hidden[0] size", N, batched,
-                          x.dtype)
-        c0 = self._hidden(c0, "hidden[1] size", N, batched, x.dtype)
+        h0 = self._hidden(h0, "hidden" if c0 is None else "hidden[0]", N, batched, x.dtype)
+        c0 = self._hidden(c0, "hidden[1]", N, batched, x.dtype)
         D, H = (2 if self.bidirectional else 1), self.hidden_size
         w, k = self._flat_weights, 4 if self.bias else 2
         hs, cs = [], []
