@@ -420,3 +420,36 @@ def test_torch_parity(kind):
     for (name, p), q in zip(gm.named_parameters(), tm.parameters()):
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, atol=1e-11,
                                    err_msg=name)
+
+
+# ---- float32 fast path (packed step product, rows split across threads) ----------------------
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_float32_odd_sizes_match_float64(kind, threads):
+    """Odd batch (tiles of 8 rows + a tail) and hidden sizes (column-panel tails), big enough for
+    the per-thread row blocks: float32 forward and gradients agree with float64."""
+    rng = np.random.default_rng(14)
+    L, N, I, H = 48, 19, 5, 37  # L*N*G*H*H >= 2^20: the row blocks run in parallel
+    m64 = make(kind, I, H, bidirectional=True, dtype=gc.float64)
+    m32 = make(kind, I, H, bidirectional=True, dtype=gc.float32)
+    m32.load_state_dict({k: v.astype(np.float32) for k, v in state_np(m64).items()})
+    x = rng.standard_normal((L, N, I))
+    h0 = rng.standard_normal((2, N, H)) * 0.5
+    old = gc.get_num_threads()
+    gc.set_num_threads(threads)
+    try:
+        res = []
+        for m, dt in ((m64, np.float64), (m32, np.float32)):
+            xt = gc.tensor(x.astype(dt), requires_grad=True)
+            ht = gc.tensor(h0.astype(dt), requires_grad=True)
+            hx = (ht, ht * 0.5) if kind == "lstm" else ht
+            out, hn = m(xt, hx)
+            hn = hn[0] if kind == "lstm" else hn
+            w = gc.tensor(np.cos(np.arange(out.numel())).reshape(out.shape).astype(dt))
+            ((out * w).sum() + hn.sum()).backward()
+            res.append([out.detach().numpy(), xt.grad.numpy(), ht.grad.numpy()] +
+                       [p.grad.numpy() for p in m.parameters()])
+    finally:
+        gc.set_num_threads(old)
+    for a64, a32 in zip(*res):
+        np.testing.assert_allclose(a32, a64, rtol=0, atol=2e-4 * max(1.0, np.abs(a64).max()))

@@ -2,10 +2,13 @@
 // runs it backward (Elman RNN tanh/relu, LSTM, GRU; torch's equations and gate order).
 //
 // Forward: Xp = X @ W_ih^T for all L steps is ONE gemm (L*N, I) x (I, G*H); then per step
-// h_prev @ W_hh^T (gemm) followed by one fused pass over the rows for the cell math.
-// Backward through time: per step one fused pass producing the gate gradients dG[t] and one gemm
-// dh_prev = dG[t] @ W_hh; at the end dW_ih = dG^T X, dW_hh = dG^T H_prev and dx = dG @ W_ih are
-// ONE gemm each over all L*N rows, and the biases' gradients are column sums of dG.
+// h_prev @ W_hh^T followed by one fused pass over the rows for the cell math.
+// Backward through time: per step one fused pass producing the gate gradients dG[t] and the
+// product dh_prev = dG[t] @ W_hh; at the end dW_ih = dG^T X, dW_hh = dG^T H_prev and
+// dx = dG @ W_ih are ONE gemm each over all L*N rows, and the biases' gradients column sums.
+// Batch rows never mix inside the recurrence, so each thread runs the whole time loop on its
+// own block of rows: no barrier per step (a 2-core machine pays milliseconds for one when a
+// thread is descheduled). The per-step product uses W_hh packed once per call (StepGemm).
 //
 // Layouts (time order, also for reverse = 1, which runs t = L-1 .. 0):
 //   x (L, N, I); weights (G*H, I) and (G*H, H); biases (G*H,) or empty (no bias);
@@ -20,8 +23,12 @@
 #include <cmath>
 #include <vector>
 #include <Eigen/Core>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "core/registry.h"
 #include "kernels/matmul.h"
+#include "kernels/sgemm_avx512.h"
 
 namespace gc {
 namespace {
@@ -29,7 +36,8 @@ namespace {
 template <class T> using Arr = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <class T> using CArr = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
-// A step's rows run in parallel from this many gate elements (N * G * H) on.
+// A step's rows run their cell math in parallel from this many gate elements (N * G * H) on
+// (only reached with one thread per call, see over_rows).
 constexpr int64_t kRowsParallelMin = int64_t(1) << 15;
 
 template <class F> void for_rows(int64_t N, int64_t work, F f) {
@@ -41,7 +49,114 @@ template <class F> void for_rows(int64_t N, int64_t work, F f) {
   for (int64_t n = 0; n < N; ++n) f(n);
 }
 
-// Scratch that only grows. Returns a pointer so no thread_local is named in a parallel region.
+// Run f(n0, n1, par) over blocks of batch rows, one per thread (par = true), when the
+// recurrence (L*N*GH*H multiply-adds) is big enough to pay for a parallel region; blocks are
+// multiples of 8 rows (the step product's tile). Otherwise f(0, N, false) on the caller.
+constexpr int64_t kRecurParallelMin = int64_t(1) << 20;
+template <class F> void over_rows(int64_t N, int64_t work, F f) {
+#ifdef _OPENMP
+  const int64_t blocks = (N + 7) / 8;
+  const int nt = int(std::min<int64_t>(omp_get_max_threads(), blocks));
+  if (nt > 1 && work >= kRecurParallelMin) {
+#pragma omp parallel num_threads(nt)
+    {
+      const int64_t t = omp_get_thread_num(), nth = omp_get_num_threads();
+      const int64_t n0 = std::min(N, blocks * t / nth * 8), n1 = std::min(N, blocks * (t + 1) / nth * 8);
+      if (n1 > n0) f(n0, n1, true);
+    }
+    return;
+  }
+#endif
+  f(int64_t(0), N, false);
+}
+
+// cell(n) for the rows [n0, n1) of one step: serial inside a per-thread block, else for_rows.
+template <class F> void step_rows(int64_t n0, int64_t n1, int64_t G, bool par, F cell) {
+  if (par) {
+    for (int64_t n = n0; n < n1; ++n) cell(n);
+  } else {
+    for_rows(n1 - n0, (n1 - n0) * G, [&](int64_t i) { cell(n0 + i); });
+  }
+}
+
+// C (m x n) = A (m x k, row-major) @ op(B) for many A and one B (W_hh over a whole sequence).
+// float32 on AVX-512: B is packed once into 32-column panels (sgemm::pack_b) and each product
+// runs an 8 x 32 register tile reading A in place (no packing of the few rows of A): 8-row
+// tiles waste less of a small batch than sgemm's 12 (32 rows: 32 vs 36). Otherwise gemm_one.
+constexpr int64_t kStepParallelMin = int64_t(1) << 21;  // as gemm_one's threshold
+template <class T> struct StepGemm {
+  const T* B;
+  int64_t n, k;
+  bool tb;
+  float* packed = nullptr;
+  StepGemm(const T* B_, int64_t n_, int64_t k_, bool tb_) : B(B_), n(n_), k(k_), tb(tb_) {
+#ifdef __AVX512F__
+    if constexpr (std::is_same_v<T, float>) {
+      if (k > 0 && n > 0) {
+        static thread_local std::vector<float> buf;
+        std::vector<float>& b = buf;
+        const size_t need = size_t((n + 31) / 32 * 32 * k) + 16;
+        if (b.size() < need) b.resize(need);
+        packed = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(b.data()) + 63) & ~uintptr_t(63));
+        sgemm::pack_b(B, tb ? k : n, tb, k, n, packed);
+      }
+    }
+#endif
+  }
+  // `inner`: the caller is one of over_rows' threads, so the product stays on this thread;
+  // otherwise a big product (a small batch with a big hidden size) splits its column panels.
+  void operator()(const T* A, T* C, int64_t m, bool inner) const {
+    const bool split = !inner && m * n * k >= kStepParallelMin;
+#ifdef __AVX512F__
+    if constexpr (std::is_same_v<T, float>) {
+      if (packed) { mul_packed(A, C, m, split); return; }
+    }
+#endif
+    gemm_one<T>(A, B, C, m, n, k, false, tb, split);
+  }
+#ifdef __AVX512F__
+  template <int MR>
+  static void tile(int64_t k, const float* A, const float* b, float* C, int64_t ldc, int nr) {
+    __m512 c0[MR], c1[MR];
+    for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int64_t kk = 0; kk < k; ++kk, b += 32) {
+      const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+      for (int i = 0; i < MR; ++i) {
+        const __m512 a = _mm512_set1_ps(A[i * k + kk]);
+        c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+        c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+      }
+    }
+    const __mmask16 m0 = sgemm::mask_lo(nr), m1 = sgemm::mask_hi(nr);
+    for (int i = 0; i < MR; ++i) {
+      _mm512_mask_storeu_ps(C + i * ldc, m0, c0[i]);
+      _mm512_mask_storeu_ps(C + i * ldc + 16, m1, c1[i]);
+    }
+  }
+  void mul_packed(const float* A, float* C, int64_t m, bool split) const {
+#pragma omp parallel for if (split)
+    for (int64_t j0 = 0; j0 < n; j0 += 32) {
+      const float* b = packed + j0 * k;  // panel j0 / 32 of 32 * k floats
+      const int nr = int(std::min<int64_t>(32, n - j0));
+      int64_t i = 0;
+      for (; i + 8 <= m; i += 8) tile<8>(k, A + i * k, b, C + i * n + j0, n, nr);
+      const float* a = A + i * k;
+      float* c = C + i * n + j0;
+      switch (m - i) {
+        case 7: tile<7>(k, a, b, c, n, nr); break;
+        case 6: tile<6>(k, a, b, c, n, nr); break;
+        case 5: tile<5>(k, a, b, c, n, nr); break;
+        case 4: tile<4>(k, a, b, c, n, nr); break;
+        case 3: tile<3>(k, a, b, c, n, nr); break;
+        case 2: tile<2>(k, a, b, c, n, nr); break;
+        case 1: tile<1>(k, a, b, c, n, nr); break;
+        default: break;
+      }
+    }
+  }
+#endif
+};
+
 // Slots: 0 per-step rows, 1 gate grads, 2 bias sums, 3 GRU hidden-side gate grads, 4 sums.
 template <class T> T* scratch(int slot, int64_t n) {
   static thread_local std::vector<T> buf[5];
@@ -121,17 +236,21 @@ template <class T> T* bias_sum(const Dims& d, const Buf& b_ih, const Buf& b_hh, 
 }
 
 // Shared frame of the forward kernels: xp = X @ W_ih^T (all steps), then per step
-// tmp = h_prev @ W_hh^T and cell(t, tmp) over the rows.
+// tmp = h_prev @ W_hh^T and cell(t, n, tmp row n) for each batch row n.
 template <class T, class Cell>
 void forward_frame(const Dims& d, const T* x, const T* w_ih, const T* w_hh, T* xp, const T* hs,
                    Cell cell) {
   gemm_one<T>(x, w_ih, xp, d.L * d.N, d.GH(), d.I, false, true, true);
+  const StepGemm<T> mm(w_hh, d.GH(), d.H, true);
   T* tmp = scratch<T>(0, d.N * d.GH());
-  for (int64_t s = 0; s < d.L; ++s) {
-    const int64_t t = d.rev ? d.L - 1 - s : s;
-    gemm_one<T>(hs + d.prev(t) * d.NH(), w_hh, tmp, d.N, d.GH(), d.H, false, true, true);
-    for_rows(d.N, d.N * d.GH(), [&](int64_t n) { cell(t, n, tmp + n * d.GH()); });
-  }
+  const int64_t GH = d.GH();
+  over_rows(d.N, d.L * d.N * GH * d.H, [&](int64_t n0, int64_t n1, bool par) {
+    for (int64_t s = 0; s < d.L; ++s) {
+      const int64_t t = d.rev ? d.L - 1 - s : s;
+      mm(hs + d.prev(t) * d.NH() + n0 * d.H, tmp + n0 * GH, n1 - n0, par);
+      step_rows(n0, n1, GH, par, [&](int64_t n) { cell(t, n, tmp + n * GH); });
+    }
+  });
 }
 
 template <class T> void init_rows(const Buf& h0, T* dst, int64_t n) {
@@ -229,18 +348,21 @@ void rnn_backward(Ins in, Outs out, Attrs at) {
     T* dA = scratch<T>(1, d.L * NH);
     T* carry = out[1].ptr<T>();  // dh flowing into the step being processed; ends as dh0
     std::fill(carry, carry + NH, T(0));
-    for (int64_t s = 0; s < d.L; ++s) {
-      const int64_t t = d.rev ? s : d.L - 1 - s;
-      const T *h = hs + d.out(t) * NH, *g = gs + d.out(t) * NH;
-      T* da = dA + t * NH;
-      for_rows(d.N, NH, [&](int64_t n) {
-        for (int64_t j = n * H; j < (n + 1) * H; ++j) {
-          const T dh = carry[j] + g[j];
-          da[j] = relu ? (h[j] <= T(0) ? T(0) : dh) : dh * (T(1) - h[j] * h[j]);
-        }
-      });
-      gemm_one<T>(da, w_hh, carry, d.N, H, H, false, false, true);
-    }
+    const StepGemm<T> mm(w_hh, H, H, false);
+    over_rows(d.N, d.L * NH * H, [&](int64_t n0, int64_t n1, bool par) {
+      for (int64_t s = 0; s < d.L; ++s) {
+        const int64_t t = d.rev ? s : d.L - 1 - s;
+        const T *h = hs + d.out(t) * NH, *g = gs + d.out(t) * NH;
+        T* da = dA + t * NH;
+        step_rows(n0, n1, H, par, [&](int64_t n) {
+          for (int64_t j = n * H; j < (n + 1) * H; ++j) {
+            const T dh = carry[j] + g[j];
+            da[j] = relu ? (h[j] <= T(0) ? T(0) : dh) : dh * (T(1) - h[j] * h[j]);
+          }
+        });
+        mm(da + n0 * H, carry + n0 * H, n1 - n0, par);
+      }
+    });
     const T* g0 = gs + d.h0_row() * NH;
     for (int64_t j = 0; j < NH; ++j) carry[j] += g0[j];
     backward_weights<T>(d, dA, dA, in[0].ptr<T>(), in[1].ptr<T>(), hs, out[0], out[2], out[3],
@@ -306,9 +428,11 @@ void lstm_backward(Ins in, Outs out, Attrs at) {
     T *dh = out[1].ptr<T>(), *dc = out[2].ptr<T>();  // carried into each step; end as dh0, dc0
     std::fill(dh, dh + NH, T(0));
     std::fill(dc, dc + NH, T(0));
+    const StepGemm<T> mm(w_hh, H, G4, false);
+    over_rows(d.N, d.L * d.N * G4 * H, [&](int64_t n0, int64_t n1, bool par) {
     for (int64_t s = 0; s < d.L; ++s) {
       const int64_t t = d.rev ? s : d.L - 1 - s;
-      for_rows(d.N, d.N * G4, [&](int64_t n) {
+      step_rows(n0, n1, G4, par, [&](int64_t n) {
         const int64_t r = n * H;
         const T* g = gates + (t * d.N + n) * G4;
         T* dg = dG + (t * d.N + n) * G4;
@@ -324,8 +448,9 @@ void lstm_backward(Ins in, Outs out, Attrs at) {
         Arr<T>(dg + 3 * H, H) = DH * th * o * (T(1) - o);
         DC *= f;
       });
-      gemm_one<T>(dG + t * d.N * G4, w_hh, dh, d.N, H, G4, false, false, true);
+      mm(dG + (t * d.N + n0) * G4, dh + n0 * H, n1 - n0, par);
     }
+    });
     for (int64_t j = 0; j < NH; ++j) {
       dh[j] += gs[d.h0_row() * NH + j];
       dc[j] += gcs[d.h0_row() * NH + j];
@@ -392,9 +517,11 @@ void gru_backward(Ins in, Outs out, Attrs at) {
     T* direct = scratch<T>(0, NH);  // dh' z: the part of dh that skips W_hh
     T* dh = out[1].ptr<T>();
     std::fill(dh, dh + NH, T(0));
+    const StepGemm<T> mm(w_hh, H, G3, false);
+    over_rows(d.N, d.L * d.N * G3 * H, [&](int64_t n0, int64_t n1, bool par) {
     for (int64_t s = 0; s < d.L; ++s) {
       const int64_t t = d.rev ? s : d.L - 1 - s;
-      for_rows(d.N, d.N * G3, [&](int64_t n) {
+      step_rows(n0, n1, G3, par, [&](int64_t n) {
         const int64_t r = n * H, row = t * d.N + n;
         const T* g = gates + row * G3;
         T *gi = dGi + row * G3, *gh = dGh + row * G3;
@@ -410,9 +537,10 @@ void gru_backward(Ins in, Outs out, Attrs at) {
         Arr<T>(gh + 2 * H, H) = dan * rr;
         Arr<T>(direct + r, H) = DH * z;
       });
-      gemm_one<T>(dGh + t * d.N * G3, w_hh, dh, d.N, H, G3, false, false, true);
-      for (int64_t j = 0; j < NH; ++j) dh[j] += direct[j];
+      mm(dGh + (t * d.N + n0) * G3, dh + n0 * H, n1 - n0, par);
+      for (int64_t j = n0 * H; j < n1 * H; ++j) dh[j] += direct[j];
     }
+    });
     for (int64_t j = 0; j < NH; ++j) dh[j] += gs[d.h0_row() * NH + j];
     backward_weights<T>(d, dGi, dGh, in[0].ptr<T>(), in[1].ptr<T>(), hs, out[0], out[2], out[3],
                         out[4], out[5]);
