@@ -157,9 +157,10 @@ template <class T> struct StepGemm {
 #endif
 };
 
-// Slots: 0 per-step rows, 1 gate grads, 2 bias sums, 3 GRU hidden-side gate grads, 4 sums.
+// Slots: 0 per-step rows, 1 gate grads, 2 bias sums, 3 GRU hidden-side gate grads, 4 sums,
+// 5 and 6 the fused weight-gradient product.
 template <class T> T* scratch(int slot, int64_t n) {
-  static thread_local std::vector<T> buf[5];
+  static thread_local std::vector<T> buf[7];
   std::vector<T>& b = buf[slot];
   if (int64_t(b.size()) < n) b.resize(size_t(n));
   return b.data();
@@ -277,9 +278,27 @@ void backward_weights(const Dims& d, const T* dGi, const T* dGh, const T* x, con
                       const T* hs, const Buf& dx, const Buf& dw_ih, const Buf& dw_hh,
                       const Buf& db_ih, const Buf& db_hh) {
   const int64_t R = d.L * d.N;
+  const T* hp = hs + d.prev(0) * d.NH();
   if (dx.numel()) gemm_one<T>(dGi, w_ih, dx.ptr<T>(), R, d.I, d.GH(), false, false, true);
-  gemm_one<T>(dGi, x, dw_ih.ptr<T>(), d.GH(), d.I, R, true, false, true);
-  gemm_one<T>(dGh, hs + d.prev(0) * d.NH(), dw_hh.ptr<T>(), d.GH(), d.H, R, true, false, true);
+  if (dGi == dGh && d.I > 0) {
+    // One product dG^T [X | H_prev] for both weights: dG^T is packed once instead of twice and
+    // the thin X side (I columns) joins the wide kernel (LSTM 32/64/20/32: 502 -> 404 us).
+    const int64_t W = d.I + d.H, GH = d.GH();
+    T* xh = scratch<T>(5, R * W);
+    T* dw = scratch<T>(6, GH * W);
+    for (int64_t r = 0; r < R; ++r) {
+      std::copy(x + r * d.I, x + (r + 1) * d.I, xh + r * W);
+      std::copy(hp + r * d.H, hp + (r + 1) * d.H, xh + r * W + d.I);
+    }
+    gemm_one<T>(dGi, xh, dw, GH, W, R, true, false, true);
+    for (int64_t j = 0; j < GH; ++j) {
+      std::copy(dw + j * W, dw + j * W + d.I, dw_ih.ptr<T>() + j * d.I);
+      std::copy(dw + j * W + d.I, dw + (j + 1) * W, dw_hh.ptr<T>() + j * d.H);
+    }
+  } else {
+    gemm_one<T>(dGi, x, dw_ih.ptr<T>(), d.GH(), d.I, R, true, false, true);
+    gemm_one<T>(dGh, hp, dw_hh.ptr<T>(), d.GH(), d.H, R, true, false, true);
+  }
   T* bi = db_ih.numel() ? db_ih.ptr<T>() : nullptr;
   T* bh = db_hh.numel() ? db_hh.ptr<T>() : nullptr;
   if (dGi == dGh) {
