@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-FAMILIES = ("matmul", "overhead", "elementwise", "train")
+FAMILIES = ("matmul", "overhead", "elementwise", "train", "rnn")
 
 
 def _records(text):
@@ -54,6 +54,13 @@ def test_train_states_what_ran(capsys):
     from bench import bench_train
     for r in bench_train.main(["--quick", "--reps", "2"]):
         assert r["gradcore_impl"]
+        if "loss0_torch" in r:  # same weights and batch: the first losses agree
+            assert r["loss0_gradcore"] == pytest.approx(r["loss0_torch"], rel=1e-4)
+
+
+def test_rnn_first_losses_agree_with_torch(capsys):
+    from bench import bench_rnn
+    for r in bench_rnn.main(["--quick", "--reps", "2"]):
         if "loss0_torch" in r:  # same weights and batch: the first losses agree
             assert r["loss0_gradcore"] == pytest.approx(r["loss0_torch"], rel=1e-4)
 
