@@ -376,7 +376,8 @@ def test_kernel_checks_shapes():
     with pytest.raises(ValueError, match=r"rnn_forward: weight_hh must be"):
         run(K.rnn_forward, x, e, w, np.zeros((4, 3), np.float32), e, e, (3, 1, 3))
     with pytest.raises(ValueError, match=r"lstm_forward: weight_ih \(4, 3\) must be \(8, 3\)"):
-        run(K.lstm_forward, x, e, e, w, np.zeros((8, 2), np.float32), e, e, (6, 1, 2), (2, 1, 8))
+        run(K.lstm_forward, x, e, e, w, np.zeros((8, 2), np.float32), e, e, (6, 1, 2), (2, 1, 8),
+            (2, 1, 2))
     with pytest.raises(ValueError, match=r"gru_forward: state must be \(3, 1, 1\)"):
         run(K.gru_forward, x, e, np.zeros((3, 3), np.float32), np.zeros((3, 1), np.float32),
             e, e, (2, 1, 1), (2, 1, 3), (2, 1, 1))

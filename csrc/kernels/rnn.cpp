@@ -225,14 +225,17 @@ bool check(const char* op, const char* name, const Buf& b, const Buf& x,
   return b.numel() > 0;
 }
 
-// bsum = b_ih + b_hh (zeros without bias); for GRU the n-gate part is b_in only (b_hn is added
-// inside r * (W_hn h + b_hn)).
+// bsum (GH + H) = b_ih + b_hh (zeros without bias); for GRU the n-gate part is b_in only and
+// the H values after the gates hold b_hn (added inside r * (W_hn h + b_hn)).
 template <class T> T* bias_sum(const Dims& d, const Buf& b_ih, const Buf& b_hh, bool gru) {
-  T* bs = scratch<T>(2, d.GH());
+  T* bs = scratch<T>(2, d.GH() + d.H);
+  const T* bi = b_ih.numel() ? b_ih.ptr<T>() : nullptr;
+  const T* bh = b_hh.numel() ? b_hh.ptr<T>() : nullptr;
   for (int64_t j = 0; j < d.GH(); ++j) {
-    bool hh = !(gru && j >= 2 * d.H);
-    bs[j] = (b_ih.numel() ? b_ih.ptr<T>()[j] : T(0)) + (hh && b_hh.numel() ? b_hh.ptr<T>()[j] : T(0));
+    const bool hh = !(gru && j >= 2 * d.H);
+    bs[j] = (bi ? bi[j] : T(0)) + (hh && bh ? bh[j] : T(0));
   }
+  for (int64_t j = 0; j < d.H; ++j) bs[d.GH() + j] = gru && bh ? bh[2 * d.H + j] : T(0);
   return bs;
 }
 
@@ -347,7 +350,8 @@ void rnn_forward(Ins in, Outs out, Attrs at) {
     forward_frame<T>(d, in[0].ptr<T>(), in[2].ptr<T>(), in[3].ptr<T>(), hs + d.out(0) * d.NH(),
                      hs, [&](int64_t t, int64_t n, T* P) {
       T* h = hs + d.out(t) * d.NH() + n * H;
-      Arr<T>(P, H) += CArr<T>(h, H) + CArr<T>(bs, H);
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) P[j] += h[j] + bs[j];
       if (relu) for (int64_t j = 0; j < H; ++j) h[j] = P[j] > T(0) || P[j] != P[j] ? P[j] : T(0);
       else vtanh(P, h, H);
     });
@@ -395,7 +399,8 @@ GC_KERNEL("rnn_backward", 5, 6, rnn_backward);
 //      c' = f c + i g    h' = o tanh(c')
 //      dc' = dc'_next + dh' o (1 - tanh^2 c')   do = dh' tanh c'   di = dc' g   df = dc' c
 //      dg = dc' i   dc = dc' f; pre-activation grads: di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)
-// gates (L, N, 4H): the activated i, f, g, o of each step (saved for backward).
+// gates (L, N, 4H): the activated i, f, g, o of each step; tanh_c (L, N, H): tanh(c') (saved for
+// backward, which would otherwise spend a quarter of its cell math recomputing it).
 void lstm_forward(Ins in, Outs out, Attrs at) {
   const char* op = "lstm_forward";
   Dims d = dims(op, 4, in[0], in[3], in[4], at);
@@ -405,70 +410,76 @@ void lstm_forward(Ins in, Outs out, Attrs at) {
   check(op, "b_hh", in[6], in[0], {d.GH()}, true);
   check(op, "state", out[0], in[0], {2 * (d.L + 1), d.N, d.H});
   check(op, "gates", out[1], in[0], {d.L, d.N, d.GH()});
+  check(op, "tanh_c", out[2], in[0], {d.L, d.N, d.H});
   float_dispatch(in[0].dtype, op, [&]<class T>() {
     T* hs = out[0].ptr<T>();
     T* cs = hs + (d.L + 1) * d.NH();
-    T* gates = out[1].ptr<T>();
+    T *gates = out[1].ptr<T>(), *tcb = out[2].ptr<T>();
     init_rows<T>(in[1], hs + d.h0_row() * d.NH(), d.NH());
     init_rows<T>(in[2], cs + d.h0_row() * d.NH(), d.NH());
     const T* bs = bias_sum<T>(d, in[5], in[6], false);
     const int64_t H = d.H, G4 = d.GH();
     forward_frame<T>(d, in[0].ptr<T>(), in[3].ptr<T>(), in[4].ptr<T>(), gates, hs,
                      [&](int64_t t, int64_t n, T* P) {
-      T* g = gates + (t * d.N + n) * G4;  // holds x_t W_ih^T on entry
-      Arr<T>(P, G4) += CArr<T>(g, G4) + CArr<T>(bs, G4);
+      const int64_t row = t * d.N + n, r = n * H;
+      T* g = gates + row * G4;  // holds x_t W_ih^T on entry
+      T* tc = tcb + row * H;
+      const T* cp = cs + d.prev(t) * d.NH() + r;
+      T *c = cs + d.out(t) * d.NH() + r, *h = hs + d.out(t) * d.NH() + r;
+#pragma omp simd
+      for (int64_t j = 0; j < G4; ++j) P[j] += g[j] + bs[j];
       vsigmoid(P, g, 2 * H);
       vtanh(P + 2 * H, g + 2 * H, H);
       vsigmoid(P + 3 * H, g + 3 * H, H);
-      const int64_t r = n * H;
-      T* c = cs + d.out(t) * d.NH() + r;
-      Arr<T>(c, H) = CArr<T>(g + H, H) * CArr<T>(cs + d.prev(t) * d.NH() + r, H) +
-                     CArr<T>(g, H) * CArr<T>(g + 2 * H, H);
-      vtanh(c, P, H);
-      Arr<T>(hs + d.out(t) * d.NH() + r, H) = CArr<T>(g + 3 * H, H) * CArr<T>(P, H);
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) c[j] = g[H + j] * cp[j] + g[j] * g[2 * H + j];
+      vtanh(c, tc, H);
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) h[j] = g[3 * H + j] * tc[j];
     });
   });
 }
-// schema: lstm_forward(T x, T h0, T c0, T w_ih, T w_hh, T b_ih, T b_hh, *, int reverse=0) -> (T state, T gates)
-GC_KERNEL("lstm_forward", 7, 2, lstm_forward);
+// schema: lstm_forward(T x, T h0, T c0, T w_ih, T w_hh, T b_ih, T b_hh, *, int reverse=0) -> (T state, T gates, T tanh_c)
+GC_KERNEL("lstm_forward", 7, 3, lstm_forward);
 
 void lstm_backward(Ins in, Outs out, Attrs at) {
   const char* op = "lstm_backward";
-  Dims d = check_backward(op, 4, 2, in, in[3], in[5], out[0], out[1], out[3], out[4], out[5],
+  Dims d = check_backward(op, 4, 2, in, in[3], in[6], out[0], out[1], out[3], out[4], out[5],
                           out[6], at);
   check(op, "gates", in[4], in[0], {d.L, d.N, d.GH()});
+  check(op, "tanh_c", in[5], in[0], {d.L, d.N, d.H});
   check(op, "dc0", out[2], in[0], {d.N, d.H});
   float_dispatch(in[0].dtype, op, [&]<class T>() {
     const int64_t H = d.H, NH = d.NH(), G4 = d.GH(), C0 = (d.L + 1) * NH;
-    const T *hs = in[3].ptr<T>(), *cs = hs + C0, *gates = in[4].ptr<T>();
-    const T *gs = in[5].ptr<T>(), *gcs = gs + C0, *w_hh = in[2].ptr<T>();
+    const T *hs = in[3].ptr<T>(), *cs = hs + C0, *gates = in[4].ptr<T>(), *tcb = in[5].ptr<T>();
+    const T *gs = in[6].ptr<T>(), *gcs = gs + C0, *w_hh = in[2].ptr<T>();
     T* dG = scratch<T>(1, d.L * d.N * G4);
-    T* tc = scratch<T>(0, NH);  // tanh(c') per row
     T *dh = out[1].ptr<T>(), *dc = out[2].ptr<T>();  // carried into each step; end as dh0, dc0
     std::fill(dh, dh + NH, T(0));
     std::fill(dc, dc + NH, T(0));
     const StepGemm<T> mm(w_hh, H, G4, false);
     over_rows(d.N, d.L * d.N * G4 * H, [&](int64_t n0, int64_t n1, bool par) {
-    for (int64_t s = 0; s < d.L; ++s) {
-      const int64_t t = d.rev ? s : d.L - 1 - s;
-      step_rows(n0, n1, G4, par, [&](int64_t n) {
-        const int64_t r = n * H;
-        const T* g = gates + (t * d.N + n) * G4;
-        T* dg = dG + (t * d.N + n) * G4;
-        vtanh(cs + d.out(t) * NH + r, tc + r, H);
-        CArr<T> i(g, H), f(g + H, H), gg(g + 2 * H, H), o(g + 3 * H, H), th(tc + r, H);
-        CArr<T> cp(cs + d.prev(t) * NH + r, H);
-        Arr<T> DH(dh + r, H), DC(dc + r, H);
-        DH += CArr<T>(gs + d.out(t) * NH + r, H);
-        DC += CArr<T>(gcs + d.out(t) * NH + r, H) + DH * o * (T(1) - th * th);
-        Arr<T>(dg, H) = DC * gg * i * (T(1) - i);
-        Arr<T>(dg + H, H) = DC * cp * f * (T(1) - f);
-        Arr<T>(dg + 2 * H, H) = DC * i * (T(1) - gg * gg);
-        Arr<T>(dg + 3 * H, H) = DH * th * o * (T(1) - o);
-        DC *= f;
-      });
-      mm(dG + (t * d.N + n0) * G4, dh + n0 * H, n1 - n0, par);
-    }
+      for (int64_t s = 0; s < d.L; ++s) {
+        const int64_t t = d.rev ? s : d.L - 1 - s;
+        step_rows(n0, n1, G4, par, [&](int64_t n) {
+          const int64_t row = t * d.N + n, r = n * H;
+          const T *g = gates + row * G4, *tc = tcb + row * H, *cp = cs + d.prev(t) * NH + r;
+          const T *gh = gs + d.out(t) * NH + r, *gc = gcs + d.out(t) * NH + r;
+          T *dhr = dh + r, *dcr = dc + r, *dg = dG + row * G4;
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) {
+            const T i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j], th = tc[j];
+            const T dhj = dhr[j] + gh[j];
+            const T dcj = dcr[j] + gc[j] + dhj * o * (T(1) - th * th);
+            dg[j] = dcj * gg * i * (T(1) - i);
+            dg[H + j] = dcj * cp[j] * f * (T(1) - f);
+            dg[2 * H + j] = dcj * i * (T(1) - gg * gg);
+            dg[3 * H + j] = dhj * th * o * (T(1) - o);
+            dcr[j] = dcj * f;
+          }
+        });
+        mm(dG + (t * d.N + n0) * G4, dh + n0 * H, n1 - n0, par);
+      }
     });
     for (int64_t j = 0; j < NH; ++j) {
       dh[j] += gs[d.h0_row() * NH + j];
@@ -478,8 +489,8 @@ void lstm_backward(Ins in, Outs out, Attrs at) {
                         out[5], out[6]);
   });
 }
-// schema: lstm_backward(T x, T w_ih, T w_hh, T state, T gates, T gstate, *, int reverse=0) -> (T dx, T dh0, T dc0, T dw_ih, T dw_hh, T db_ih, T db_hh)
-GC_KERNEL("lstm_backward", 6, 7, lstm_backward);
+// schema: lstm_backward(T x, T w_ih, T w_hh, T state, T gates, T tanh_c, T gstate, *, int reverse=0) -> (T dx, T dh0, T dc0, T dw_ih, T dw_hh, T db_ih, T db_hh)
+GC_KERNEL("lstm_backward", 7, 7, lstm_backward);
 
 // ---- gru: r = s(x W_ir^T + b_ir + h W_hr^T + b_hr), z likewise, hn = h W_hn^T + b_hn -------
 //      n = tanh(x W_in^T + b_in + r * hn)    h' = (1 - z) n + z h
@@ -492,7 +503,7 @@ void gru_forward(Ins in, Outs out, Attrs at) {
   Dims d = dims(op, 3, in[0], in[2], in[3], at);
   check(op, "h0", in[1], in[0], {d.N, d.H}, true);
   check(op, "b_ih", in[4], in[0], {d.GH()}, true);
-  const bool has_bhh = check(op, "b_hh", in[5], in[0], {d.GH()}, true);
+  check(op, "b_hh", in[5], in[0], {d.GH()}, true);
   check(op, "state", out[0], in[0], {d.L + 1, d.N, d.H});
   check(op, "gates", out[1], in[0], {d.L, d.N, d.GH()});
   check(op, "hn", out[2], in[0], {d.L, d.N, d.H});
@@ -500,21 +511,25 @@ void gru_forward(Ins in, Outs out, Attrs at) {
     T *hs = out[0].ptr<T>(), *gates = out[1].ptr<T>(), *hnb = out[2].ptr<T>();
     init_rows<T>(in[1], hs + d.h0_row() * d.NH(), d.NH());
     const T* bs = bias_sum<T>(d, in[4], in[5], true);
-    const T* bhn = has_bhh ? in[5].ptr<T>() + 2 * d.H : nullptr;
     const int64_t H = d.H, G3 = d.GH();
+    const T* bhn = bs + G3;
     forward_frame<T>(d, in[0].ptr<T>(), in[2].ptr<T>(), in[3].ptr<T>(), gates, hs,
                      [&](int64_t t, int64_t n, T* P) {
-      T* g = gates + (t * d.N + n) * G3;  // holds x_t W_ih^T on entry
-      T* hn = hnb + (t * d.N + n) * H;
-      Arr<T>(P, 2 * H) += CArr<T>(g, 2 * H) + CArr<T>(bs, 2 * H);
+      const int64_t row = t * d.N + n, r = n * H;
+      T *g = gates + row * G3, *hn = hnb + row * H;  // g holds x_t W_ih^T on entry
+      const T* hp = hs + d.prev(t) * d.NH() + r;
+      T* h = hs + d.out(t) * d.NH() + r;
+#pragma omp simd
+      for (int64_t j = 0; j < 2 * H; ++j) P[j] += g[j] + bs[j];
       vsigmoid(P, g, 2 * H);
-      if (bhn) Arr<T>(hn, H) = CArr<T>(P + 2 * H, H) + CArr<T>(bhn, H);
-      else Arr<T>(hn, H) = CArr<T>(P + 2 * H, H);
-      Arr<T>(P, H) = CArr<T>(g + 2 * H, H) + CArr<T>(bs + 2 * H, H) + CArr<T>(g, H) * CArr<T>(hn, H);
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) {
+        hn[j] = P[2 * H + j] + bhn[j];
+        P[j] = g[2 * H + j] + bs[2 * H + j] + g[j] * hn[j];
+      }
       vtanh(P, g + 2 * H, H);
-      const int64_t r = n * H;
-      CArr<T> nn(g + 2 * H, H), z(g + H, H), hp(hs + d.prev(t) * d.NH() + r, H);
-      Arr<T>(hs + d.out(t) * d.NH() + r, H) = nn + z * (hp - nn);
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) h[j] = g[2 * H + j] + g[H + j] * (hp[j] - g[2 * H + j]);
     });
   });
 }
@@ -538,27 +553,30 @@ void gru_backward(Ins in, Outs out, Attrs at) {
     std::fill(dh, dh + NH, T(0));
     const StepGemm<T> mm(w_hh, H, G3, false);
     over_rows(d.N, d.L * d.N * G3 * H, [&](int64_t n0, int64_t n1, bool par) {
-    for (int64_t s = 0; s < d.L; ++s) {
-      const int64_t t = d.rev ? s : d.L - 1 - s;
-      step_rows(n0, n1, G3, par, [&](int64_t n) {
-        const int64_t r = n * H, row = t * d.N + n;
-        const T* g = gates + row * G3;
-        T *gi = dGi + row * G3, *gh = dGh + row * G3;
-        CArr<T> rr(g, H), z(g + H, H), nn(g + 2 * H, H), hn(hnb + row * H, H);
-        CArr<T> hp(hs + d.prev(t) * NH + r, H);
-        Arr<T> DH(dh + r, H);
-        DH += CArr<T>(gs + d.out(t) * NH + r, H);
-        Arr<T> dan(gi + 2 * H, H), dar(gi, H), daz(gi + H, H);
-        dan = DH * (T(1) - z) * (T(1) - nn * nn);
-        dar = dan * hn * rr * (T(1) - rr);
-        daz = DH * (hp - nn) * z * (T(1) - z);
-        Arr<T>(gh, 2 * H) = CArr<T>(gi, 2 * H);
-        Arr<T>(gh + 2 * H, H) = dan * rr;
-        Arr<T>(direct + r, H) = DH * z;
-      });
-      mm(dGh + (t * d.N + n0) * G3, dh + n0 * H, n1 - n0, par);
-      for (int64_t j = n0 * H; j < n1 * H; ++j) dh[j] += direct[j];
-    }
+      for (int64_t s = 0; s < d.L; ++s) {
+        const int64_t t = d.rev ? s : d.L - 1 - s;
+        step_rows(n0, n1, G3, par, [&](int64_t n) {
+          const int64_t row = t * d.N + n, r = n * H;
+          const T *g = gates + row * G3, *hn = hnb + row * H, *hp = hs + d.prev(t) * NH + r;
+          const T* gh = gs + d.out(t) * NH + r;
+          T *gi = dGi + row * G3, *gw = dGh + row * G3, *dhr = dh + r, *dr = direct + r;
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) {
+            const T rr = g[j], z = g[H + j], nn = g[2 * H + j];
+            const T dhj = dhr[j] + gh[j];
+            const T dan = dhj * (T(1) - z) * (T(1) - nn * nn);
+            const T dar = dan * hn[j] * rr * (T(1) - rr);
+            const T daz = dhj * (hp[j] - nn) * z * (T(1) - z);
+            gi[j] = gw[j] = dar;
+            gi[H + j] = gw[H + j] = daz;
+            gi[2 * H + j] = dan;
+            gw[2 * H + j] = dan * rr;
+            dr[j] = dhj * z;
+          }
+        });
+        mm(dGh + (t * d.N + n0) * G3, dh + n0 * H, n1 - n0, par);
+        for (int64_t j = n0 * H; j < n1 * H; ++j) dh[j] += direct[j];
+      }
     });
     for (int64_t j = 0; j < NH; ++j) dh[j] += gs[d.h0_row() * NH + j];
     backward_weights<T>(d, dGi, dGh, in[0].ptr<T>(), in[1].ptr<T>(), hs, out[0], out[2], out[3],

@@ -68,9 +68,9 @@ def layer(kind, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
         bi = bh = none
     rev = int(bool(reverse))
     if kind == "lstm":
-        state, gates = run(K.lstm_forward, xd, h0d, c0d, wi, wh, bi, bh, (2 * L + 2, N, H),
-                           (L, N, 4 * H), rev)
-        ws = (gates,)
+        state, gates, tanh_c = run(K.lstm_forward, xd, h0d, c0d, wi, wh, bi, bh,
+                                   (2 * L + 2, N, H), (L, N, 4 * H), (L, N, H), rev)
+        ws = (gates, tanh_c)
     elif kind == "gru":
         state, gates, hn = run(K.gru_forward, xd, h0d, wi, wh, bi, bh, (L + 1, N, H),
                                (L, N, 3 * H), (L, N, H), rev)
@@ -94,8 +94,9 @@ def _layer_vjp(g, needs, kind, rev, xd, wi, wh, state, ws, flags):
     dxs = xd.shape if needs[0] else (0,)
     dbs = (wh.shape[0],) if flags[2] else (0,)
     if kind == "lstm":
-        dx, dh0, dc0, dwi, dwh, dbi, dbh = run(K.lstm_backward, xd, wi, wh, state, ws[0], g, dxs,
-                                               (N, H), (N, H), wi.shape, wh.shape, dbs, dbs, rev)
+        dx, dh0, dc0, dwi, dwh, dbi, dbh = run(K.lstm_backward, xd, wi, wh, state, ws[0], ws[1],
+                                               g, dxs, (N, H), (N, H), wi.shape, wh.shape, dbs,
+                                               dbs, rev)
     elif kind == "gru":
         dx, dh0, dwi, dwh, dbi, dbh = run(K.gru_backward, xd, wi, wh, state, ws[0], ws[1], g, dxs,
                                           (N, H), wi.shape, wh.shape, dbs, dbs, rev)
