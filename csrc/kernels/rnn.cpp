@@ -63,7 +63,8 @@ void rnn_backward(Ins in, Outs out, Attrs at) {
   float_dispatch(in[0].dtype, op, [&]<class T>() {
     const T *hs = in[3].ptr<T>(), *gs = in[4].ptr<T>(), *w_hh = in[2].ptr<T>();
     const int64_t H = d.H, NH = d.NH();
-    T* dA = scratch<T>(1, d.L * NH);
+    Block<T> dA_(d.L * NH);
+    T* dA = dA_.p;
     T* carry = out[1].ptr<T>();  // dh flowing into the step being processed; ends as dh0
     std::fill(carry, carry + NH, T(0));
     const StepGemm<T> mm(w_hh, H, H, false);
@@ -148,7 +149,8 @@ void lstm_backward(Ins in, Outs out, Attrs at) {
     const int64_t H = d.H, NH = d.NH(), G4 = d.GH(), C0 = (d.L + 1) * NH;
     const T *hs = in[3].ptr<T>(), *cs = hs + C0, *gates = in[4].ptr<T>(), *tcb = in[5].ptr<T>();
     const T *gs = in[6].ptr<T>(), *gcs = gs + C0, *w_hh = in[2].ptr<T>();
-    T* dG = scratch<T>(1, d.L * d.N * G4);
+    Block<T> dG_(d.L * d.N * G4);
+    T* dG = dG_.p;
     T *dh = out[1].ptr<T>(), *dc = out[2].ptr<T>();  // carried into each step; end as dh0, dc0
     std::fill(dh, dh + NH, T(0));
     std::fill(dc, dc + NH, T(0));
@@ -241,9 +243,9 @@ void gru_backward(Ins in, Outs out, Attrs at) {
     const int64_t H = d.H, NH = d.NH(), G3 = d.GH();
     const T *hs = in[3].ptr<T>(), *gates = in[4].ptr<T>(), *hnb = in[5].ptr<T>();
     const T *gs = in[6].ptr<T>(), *w_hh = in[2].ptr<T>();
-    T* dGi = scratch<T>(1, d.L * d.N * G3);
-    T* dGh = scratch<T>(3, d.L * d.N * G3);
-    T* direct = scratch<T>(0, NH);  // dh' z: the part of dh that skips W_hh
+    Block<T> dGi_(d.L * d.N * G3), dGh_(d.L * d.N * G3), direct_(NH);
+    T *dGi = dGi_.p, *dGh = dGh_.p;
+    T* direct = direct_.p;  // dh' z: the part of dh that skips W_hh
     T* dh = out[1].ptr<T>();
     std::fill(dh, dh + NH, T(0));
     const StepGemm<T> mm(w_hh, H, G3, false);

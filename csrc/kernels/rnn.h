@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -12,6 +13,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "core/alloc.h"
 #include "core/registry.h"
 #include "kernels/matmul.h"
 #include "kernels/sgemm_avx512.h"
@@ -64,6 +66,19 @@ template <class F> void step_rows(int64_t n0, int64_t n1, int64_t G, bool par, F
   }
 }
 
+// A sequence-sized buffer (gate gradients, ...) for one kernel call, from the storage cache
+// (core/alloc.h): reused across calls like tensor storage, and given back on return, where a
+// thread_local buffer would keep the largest one ever needed alive for good. 64-byte aligned.
+template <class T> struct Block {
+  size_t bytes;
+  T* p;
+  explicit Block(int64_t n)
+      : bytes(std::max<size_t>(size_t(n) * sizeof(T), 64)), p(static_cast<T*>(storage_alloc(bytes))) {}
+  ~Block() { storage_free(p, bytes); }
+  Block(const Block&) = delete;
+  Block& operator=(const Block&) = delete;
+};
+
 // C (m x n) = A (m x k, row-major) @ op(B) for many A and one B (W_hh over a whole sequence).
 // float32 on AVX-512: B is packed once into 32-column panels (sgemm::pack_b) and each product
 // runs an 8 x 32 register tile reading A in place (no packing of the few rows of A): 8-row
@@ -73,16 +88,14 @@ template <class T> struct StepGemm {
   const T* B;
   int64_t n, k;
   bool tb;
+  std::unique_ptr<Block<float>> buf;
   float* packed = nullptr;
   StepGemm(const T* B_, int64_t n_, int64_t k_, bool tb_) : B(B_), n(n_), k(k_), tb(tb_) {
 #ifdef __AVX512F__
     if constexpr (std::is_same_v<T, float>) {
       if (k > 0 && n > 0) {
-        static thread_local std::vector<float> buf;
-        std::vector<float>& b = buf;
-        const size_t need = size_t((n + 31) / 32 * 32 * k) + 16;
-        if (b.size() < need) b.resize(need);
-        packed = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(b.data()) + 63) & ~uintptr_t(63));
+        buf = std::make_unique<Block<float>>((n + 31) / 32 * 32 * k);
+        packed = buf->p;
         sgemm::pack_b(B, tb ? k : n, tb, k, n, packed);
       }
     }
@@ -142,10 +155,10 @@ template <class T> struct StepGemm {
 #endif
 };
 
-// Slots: 0 per-step rows, 1 gate grads, 2 bias sums, 3 GRU hidden-side gate grads, 4 sums,
-// 5 and 6 the fused weight-gradient product.
+// Small per-call buffers (a step's rows, bias sums, column sums) that only grow.
+// Slots: 0 per-step rows, 1 bias sums, 2 column sums.
 template <class T> T* scratch(int slot, int64_t n) {
-  static thread_local std::vector<T> buf[7];
+  static thread_local std::vector<T> buf[3];
   std::vector<T>& b = buf[slot];
   if (int64_t(b.size()) < n) b.resize(size_t(n));
   return b.data();
@@ -213,7 +226,7 @@ inline bool check(const char* op, const char* name, const Buf& b, const Buf& x,
 // bsum (GH + H) = b_ih + b_hh (zeros without bias); for GRU the n-gate part is b_in only and
 // the H values after the gates hold b_hn (added inside r * (W_hn h + b_hn)).
 template <class T> T* bias_sum(const Dims& d, const Buf& b_ih, const Buf& b_hh, bool gru) {
-  T* bs = scratch<T>(2, d.GH() + d.H);
+  T* bs = scratch<T>(1, d.GH() + d.H);
   const T* bi = b_ih.numel() ? b_ih.ptr<T>() : nullptr;
   const T* bh = b_hh.numel() ? b_hh.ptr<T>() : nullptr;
   for (int64_t j = 0; j < d.GH(); ++j) {
@@ -250,7 +263,7 @@ template <class T> void init_rows(const Buf& h0, T* dst, int64_t n) {
 // Column sums of a (rows, cols) matrix, accumulated in double; written to each non-empty output.
 template <class T> void colsum(const T* a, int64_t rows, int64_t cols, T* o1, T* o2) {
   if (!o1 && !o2) return;
-  double* acc = scratch<double>(4, cols);
+  double* acc = scratch<double>(2, cols);
   std::fill(acc, acc + cols, 0.0);
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) acc[c] += double(a[r * cols + c]);
@@ -272,8 +285,8 @@ void backward_weights(const Dims& d, const T* dGi, const T* dGh, const T* x, con
     // One product dG^T [X | H_prev] for both weights: dG^T is packed once instead of twice and
     // the thin X side (I columns) joins the wide kernel (LSTM 32/64/20/32: 502 -> 404 us).
     const int64_t W = d.I + d.H, GH = d.GH();
-    T* xh = scratch<T>(5, R * W);
-    T* dw = scratch<T>(6, GH * W);
+    Block<T> xh_(R * W), dw_(GH * W);
+    T *xh = xh_.p, *dw = dw_.p;
     for (int64_t r = 0; r < R; ++r) {
       std::copy(x + r * d.I, x + (r + 1) * d.I, xh + r * W);
       std::copy(hp + r * d.H, hp + (r + 1) * d.H, xh + r * W + d.I);
