@@ -283,7 +283,8 @@ void backward_weights(const Dims& d, const T* dGi, const T* dGh, const T* x, con
   if (dx.numel()) gemm_one<T>(dGi, w_ih, dx.ptr<T>(), R, d.I, d.GH(), false, false, true);
   if (dGi == dGh && d.I > 0) {
     // One product dG^T [X | H_prev] for both weights: dG^T is packed once instead of twice and
-    // the thin X side (I columns) joins the wide kernel (LSTM 32/64/20/32: 502 -> 404 us).
+    // the thin X side (I columns) joins the wide kernel. LSTM input 32, hidden 64, 640 rows,
+    // one thread: the two products 502 us, the fused one 404 us (+ ~20 us of copies).
     const int64_t W = d.I + d.H, GH = d.GH();
     Block<T> xh_(R * W), dw_(GH * W);
     T *xh = xh_.p, *dw = dw_.p;
