@@ -387,6 +387,25 @@ def test_kernel_checks_shapes():
     with pytest.raises(TypeError, match="dtype mismatch"):
         run(K.rnn_forward, x, e, w.astype(np.float64), np.zeros((4, 4), np.float32), e, e,
             (3, 1, 4))
+    wh = np.zeros((4, 4), np.float32)
+    st = np.zeros((3, 1, 4), np.float32)
+    with pytest.raises(ValueError, match=r"rnn_backward: gstate must be \(3, 1, 4\)"):
+        run(K.rnn_backward, x, w, wh, st, np.zeros((2, 1, 4), np.float32), (0,), (1, 4), (4, 3),
+            (4, 4), (0,), (0,))
+    with pytest.raises(ValueError, match=r"rnn_backward: dx must be \(2, 1, 3\) or empty"):
+        run(K.rnn_backward, x, w, wh, st, st, (2, 1, 2), (1, 4), (4, 3), (4, 4), (0,), (0,))
+
+
+def test_doc_examples():
+    rnn = nn.RNN(3, 5, num_layers=2)
+    out, h_n = rnn(gc.randn(7, 4, 3))
+    assert (out.shape, h_n.shape) == ((7, 4, 5), (2, 4, 5))
+    out, (h_n, c_n) = nn.LSTM(3, 5)(gc.randn(7, 4, 3))
+    assert (out.shape, c_n.shape) == ((7, 4, 5), (1, 4, 5))
+    assert nn.GRU(3, 5, batch_first=True)(gc.randn(4, 7, 3))[0].shape == (4, 7, 5)
+    assert nn.RNNCell(3, 5)(gc.randn(4, 3)).shape == (4, 5)
+    assert nn.LSTMCell(3, 5)(gc.randn(4, 3))[1].shape == (4, 5)
+    assert nn.GRUCell(3, 5)(gc.randn(4, 3)).shape == (4, 5)
 
 
 def test_no_grad_forward_and_eval():
