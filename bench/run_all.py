@@ -18,7 +18,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import _harness as H  # noqa: E402
 
-FAMILIES = ("matmul", "overhead", "elementwise", "train", "conv")
+FAMILIES = ("matmul", "overhead", "elementwise", "train", "conv", "rnn")
 
 
 def _fmt(v):

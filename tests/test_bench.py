@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-FAMILIES = ("matmul", "overhead", "elementwise", "train", "conv")
+FAMILIES = ("matmul", "overhead", "elementwise", "train", "conv", "rnn")
 
 
 def _records(text):
@@ -61,6 +61,13 @@ def test_train_states_what_ran(capsys):
 def test_conv_first_losses_agree(capsys):
     from bench import bench_conv
     for r in bench_conv.main(["--quick", "--reps", "2"]):
+        if "loss0_torch" in r:  # same weights and batch: the first losses agree
+            assert r["loss0_gradcore"] == pytest.approx(r["loss0_torch"], rel=1e-4)
+
+
+def test_rnn_first_losses_agree_with_torch(capsys):
+    from bench import bench_rnn
+    for r in bench_rnn.main(["--quick", "--reps", "2"]):
         if "loss0_torch" in r:  # same weights and batch: the first losses agree
             assert r["loss0_gradcore"] == pytest.approx(r["loss0_torch"], rel=1e-4)
 

@@ -13,4 +13,5 @@ from .normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm,  #
                             LayerNorm)
 from .parameter import Parameter  # noqa: F401
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Upsample  # noqa: F401
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # noqa: F401
 from .sparse import Embedding  # noqa: F401

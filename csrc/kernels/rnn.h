@@ -1,0 +1,333 @@
+// The shared machinery of the recurrent kernels (rnn.cpp): argument checks, the per-thread
+// row blocks, the step product with W_hh packed once, the cell nonlinearities, and the frames
+// every cell type's forward and backward kernel runs in. Included by rnn.cpp only.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+#include <Eigen/Core>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "core/alloc.h"
+#include "core/registry.h"
+#include "kernels/matmul.h"
+#include "kernels/sgemm_avx512.h"
+
+namespace gc::rnn {
+
+template <class T> using Arr = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T> using CArr = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+// A step's rows run their cell math in parallel from this many gate elements (N * G * H) on
+// (only reached with one thread per call, see over_rows).
+constexpr int64_t kRowsParallelMin = int64_t(1) << 15;
+
+template <class F> void for_rows(int64_t N, int64_t work, F f) {
+  if (work < kRowsParallelMin) {
+    for (int64_t n = 0; n < N; ++n) f(n);
+    return;
+  }
+#pragma omp parallel for
+  for (int64_t n = 0; n < N; ++n) f(n);
+}
+
+// Run f(n0, n1, par) over blocks of batch rows, one per thread (par = true), when the
+// recurrence (L*N*GH*H multiply-adds) is big enough to pay for a parallel region; blocks are
+// multiples of 8 rows (the step product's tile). Otherwise f(0, N, false) on the caller.
+constexpr int64_t kRecurParallelMin = int64_t(1) << 20;
+template <class F> void over_rows(int64_t N, int64_t work, F f) {
+#ifdef _OPENMP
+  const int64_t blocks = (N + 7) / 8;
+  const int nt = int(std::min<int64_t>(omp_get_max_threads(), blocks));
+  if (nt > 1 && work >= kRecurParallelMin) {
+#pragma omp parallel num_threads(nt)
+    {
+      const int64_t t = omp_get_thread_num(), nth = omp_get_num_threads();
+      const int64_t n0 = std::min(N, blocks * t / nth * 8), n1 = std::min(N, blocks * (t + 1) / nth * 8);
+      if (n1 > n0) f(n0, n1, true);
+    }
+    return;
+  }
+#endif
+  f(int64_t(0), N, false);
+}
+
+// cell(n) for the rows [n0, n1) of one step: serial inside a per-thread block, else for_rows.
+template <class F> void step_rows(int64_t n0, int64_t n1, int64_t G, bool par, F cell) {
+  if (par) {
+    for (int64_t n = n0; n < n1; ++n) cell(n);
+  } else {
+    for_rows(n1 - n0, (n1 - n0) * G, [&](int64_t i) { cell(n0 + i); });
+  }
+}
+
+// A sequence-sized buffer (gate gradients, ...) for one kernel call, from the storage cache
+// (core/alloc.h): reused across calls like tensor storage, and given back on return, where a
+// thread_local buffer would keep the largest one ever needed alive for good. 64-byte aligned.
+template <class T> struct Block {
+  size_t bytes;
+  T* p;
+  explicit Block(int64_t n)
+      : bytes(std::max<size_t>(size_t(n) * sizeof(T), 64)), p(static_cast<T*>(storage_alloc(bytes))) {}
+  ~Block() { storage_free(p, bytes); }
+  Block(const Block&) = delete;
+  Block& operator=(const Block&) = delete;
+};
+
+// C (m x n) = A (m x k, row-major) @ op(B) for many A and one B (W_hh over a whole sequence).
+// float32 on AVX-512: B is packed once into 32-column panels (sgemm::pack_b) and each product
+// runs an 8 x 32 register tile reading A in place (no packing of the few rows of A): 8-row
+// tiles waste less of a small batch than sgemm's 12 (32 rows: 32 vs 36). Otherwise gemm_one.
+constexpr int64_t kStepParallelMin = int64_t(1) << 21;  // as gemm_one's threshold
+template <class T> struct StepGemm {
+  const T* B;
+  int64_t n, k;
+  bool tb;
+  std::unique_ptr<Block<float>> buf;
+  float* packed = nullptr;
+  StepGemm(const T* B_, int64_t n_, int64_t k_, bool tb_) : B(B_), n(n_), k(k_), tb(tb_) {
+#ifdef __AVX512F__
+    if constexpr (std::is_same_v<T, float>) {
+      if (k > 0 && n > 0) {
+        buf = std::make_unique<Block<float>>((n + 31) / 32 * 32 * k);
+        packed = buf->p;
+        sgemm::pack_b(B, tb ? k : n, tb, k, n, packed);
+      }
+    }
+#endif
+  }
+  // `inner`: the caller is one of over_rows' threads, so the product stays on this thread;
+  // otherwise a big product (a small batch with a big hidden size) splits its column panels.
+  void operator()(const T* A, T* C, int64_t m, bool inner) const {
+    const bool split = !inner && m * n * k >= kStepParallelMin;
+#ifdef __AVX512F__
+    if constexpr (std::is_same_v<T, float>) {
+      if (packed) { mul_packed(A, C, m, split); return; }
+    }
+#endif
+    gemm_one<T>(A, B, C, m, n, k, false, tb, split);
+  }
+#ifdef __AVX512F__
+  template <int MR>
+  static void tile(int64_t k, const float* A, const float* b, float* C, int64_t ldc, int nr) {
+    __m512 c0[MR], c1[MR];
+    for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int64_t kk = 0; kk < k; ++kk, b += 32) {
+      const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+      for (int i = 0; i < MR; ++i) {
+        const __m512 a = _mm512_set1_ps(A[i * k + kk]);
+        c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+        c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+      }
+    }
+    const __mmask16 m0 = sgemm::mask_lo(nr), m1 = sgemm::mask_hi(nr);
+    for (int i = 0; i < MR; ++i) {
+      _mm512_mask_storeu_ps(C + i * ldc, m0, c0[i]);
+      _mm512_mask_storeu_ps(C + i * ldc + 16, m1, c1[i]);
+    }
+  }
+  void mul_packed(const float* A, float* C, int64_t m, bool split) const {
+#pragma omp parallel for if (split)
+    for (int64_t j0 = 0; j0 < n; j0 += 32) {
+      const float* b = packed + j0 * k;  // panel j0 / 32 of 32 * k floats
+      const int nr = int(std::min<int64_t>(32, n - j0));
+      int64_t i = 0;
+      for (; i + 8 <= m; i += 8) tile<8>(k, A + i * k, b, C + i * n + j0, n, nr);
+      const float* a = A + i * k;
+      float* c = C + i * n + j0;
+      switch (m - i) {
+        case 7: tile<7>(k, a, b, c, n, nr); break;
+        case 6: tile<6>(k, a, b, c, n, nr); break;
+        case 5: tile<5>(k, a, b, c, n, nr); break;
+        case 4: tile<4>(k, a, b, c, n, nr); break;
+        case 3: tile<3>(k, a, b, c, n, nr); break;
+        case 2: tile<2>(k, a, b, c, n, nr); break;
+        case 1: tile<1>(k, a, b, c, n, nr); break;
+        default: break;
+      }
+    }
+  }
+#endif
+};
+
+// Small per-call buffers (a step's rows, bias sums, column sums) that only grow.
+// Slots: 0 per-step rows, 1 bias sums, 2 column sums.
+template <class T> T* scratch(int slot, int64_t n) {
+  static thread_local std::vector<T> buf[3];
+  std::vector<T>& b = buf[slot];
+  if (int64_t(b.size()) < n) b.resize(size_t(n));
+  return b.data();
+}
+
+// y = f(a) through Eigen's vectorized functions, which clamp with min/max and so turn NaN into a
+// number: NaN is restored, as torch propagates it. y must not alias a.
+template <class T, class F> inline void act(const T* a, T* y, int64_t n, F f) {
+  CArr<T> A(a, n);
+  Arr<T> Y(y, n);
+  f(A, Y);
+  for (int64_t j = 0; j < n; ++j) y[j] = a[j] != a[j] ? a[j] : y[j];
+}
+template <class T> inline void vsigmoid(const T* a, T* y, int64_t n) {
+  act(a, y, n, [](const auto& A, auto& Y) { Y = A.logistic(); });
+}
+template <class T> inline void vtanh(const T* a, T* y, int64_t n) {
+  act(a, y, n, [](const auto& A, auto& Y) { Y = A.tanh(); });
+}
+
+struct Dims {
+  int64_t L, N, I, H, G;
+  bool rev;
+  int64_t NH() const { return N * H; }
+  int64_t GH() const { return G * H; }
+  int64_t prev(int64_t t) const { return rev ? t + 1 : t; }  // state row read at time t
+  int64_t out(int64_t t) const { return rev ? t : t + 1; }   // state row written at time t
+  int64_t h0_row() const { return rev ? L : 0; }
+};
+
+inline Dims dims(const char* op, int64_t G, const Buf& x, const Buf& w_ih, const Buf& w_hh, Attrs at) {
+  GC_CHECK(x.ndim == 3, op << ": input must be (L, N, input_size), got " << x.shape_str());
+  GC_CHECK(w_hh.ndim == 2 && w_hh.shape[0] == G * w_hh.shape[1],
+           op << ": weight_hh must be (" << G << " * hidden_size, hidden_size), got " << w_hh.shape_str());
+  GC_CHECK(w_ih.ndim == 2 && w_ih.shape[0] == w_hh.shape[0] && w_ih.shape[1] == x.shape[2],
+           op << ": weight_ih " << w_ih.shape_str() << " must be (" << w_hh.shape[0] << ", "
+              << x.shape[2] << ") for input " << x.shape_str() << " and weight_hh " << w_hh.shape_str());
+  check_same_dtype(op, x, w_ih);
+  check_same_dtype(op, x, w_hh);
+  return {x.shape[0], x.shape[1], x.shape[2], w_hh.shape[1], G, at.size() > 0 && at[0] != 0};
+}
+
+inline bool same_shape(const Buf& b, std::initializer_list<int64_t> s) {
+  if (b.ndim != int(s.size())) return false;
+  int i = 0;
+  for (int64_t v : s) if (b.shape[i++] != v) return false;
+  return true;
+}
+inline std::string shape_str(std::initializer_list<int64_t> s) {
+  std::string r = "(";
+  for (int64_t v : s) r += std::to_string(v) + ", ";
+  if (s.size() > 1) r.resize(r.size() - 2);
+  return r + ")";
+}
+// `b` must have shape s; or, with optional, be empty (absent).
+inline bool check(const char* op, const char* name, const Buf& b, const Buf& x,
+           std::initializer_list<int64_t> s, bool optional = false) {
+  if (optional && b.numel() == 0 && !same_shape(b, s)) return false;
+  GC_CHECK(same_shape(b, s), op << ": " << name << " must be " << shape_str(s)
+                                << (optional ? " or empty" : "") << ", got " << b.shape_str());
+  check_same_dtype(op, b, x);
+  return b.numel() > 0;
+}
+
+// bsum (GH + H) = b_ih + b_hh (zeros without bias); for GRU the n-gate part is b_in only and
+// the H values after the gates hold b_hn (added inside r * (W_hn h + b_hn)).
+template <class T> T* bias_sum(const Dims& d, const Buf& b_ih, const Buf& b_hh, bool gru) {
+  T* bs = scratch<T>(1, d.GH() + d.H);
+  const T* bi = b_ih.numel() ? b_ih.ptr<T>() : nullptr;
+  const T* bh = b_hh.numel() ? b_hh.ptr<T>() : nullptr;
+  for (int64_t j = 0; j < d.GH(); ++j) {
+    const bool hh = !(gru && j >= 2 * d.H);
+    bs[j] = (bi ? bi[j] : T(0)) + (hh && bh ? bh[j] : T(0));
+  }
+  for (int64_t j = 0; j < d.H; ++j) bs[d.GH() + j] = gru && bh ? bh[2 * d.H + j] : T(0);
+  return bs;
+}
+
+// Shared frame of the forward kernels: xp = X @ W_ih^T (all steps), then per step
+// tmp = h_prev @ W_hh^T and cell(t, n, tmp row n) for each batch row n.
+template <class T, class Cell>
+void forward_frame(const Dims& d, const T* x, const T* w_ih, const T* w_hh, T* xp, const T* hs,
+                   Cell cell) {
+  gemm_one<T>(x, w_ih, xp, d.L * d.N, d.GH(), d.I, false, true, true);
+  const StepGemm<T> mm(w_hh, d.GH(), d.H, true);
+  T* tmp = scratch<T>(0, d.N * d.GH());
+  const int64_t GH = d.GH();
+  over_rows(d.N, d.L * d.N * GH * d.H, [&](int64_t n0, int64_t n1, bool par) {
+    for (int64_t s = 0; s < d.L; ++s) {
+      const int64_t t = d.rev ? d.L - 1 - s : s;
+      mm(hs + d.prev(t) * d.NH() + n0 * d.H, tmp + n0 * GH, n1 - n0, par);
+      step_rows(n0, n1, GH, par, [&](int64_t n) { cell(t, n, tmp + n * GH); });
+    }
+  });
+}
+
+template <class T> void init_rows(const Buf& h0, T* dst, int64_t n) {
+  if (h0.numel()) std::copy(h0.ptr<T>(), h0.ptr<T>() + n, dst);
+  else std::fill(dst, dst + n, T(0));
+}
+
+// Column sums of a (rows, cols) matrix, accumulated in double; written to each non-empty output.
+template <class T> void colsum(const T* a, int64_t rows, int64_t cols, T* o1, T* o2) {
+  if (!o1 && !o2) return;
+  double* acc = scratch<double>(2, cols);
+  std::fill(acc, acc + cols, 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) acc[c] += double(a[r * cols + c]);
+  for (T* o : {o1, o2})
+    if (o) for (int64_t c = 0; c < cols; ++c) o[c] = T(acc[c]);
+}
+
+// Shared end of the backward kernels, from the gate gradients dGi (input side, (L, N, GH)) and
+// dGh (hidden side; the same array except for GRU):
+//   dx = dGi @ W_ih   dW_ih = dGi^T X   dW_hh = dGh^T H_prev   db_ih = sum dGi   db_hh = sum dGh
+template <class T>
+void backward_weights(const Dims& d, const T* dGi, const T* dGh, const T* x, const T* w_ih,
+                      const T* hs, const Buf& dx, const Buf& dw_ih, const Buf& dw_hh,
+                      const Buf& db_ih, const Buf& db_hh) {
+  const int64_t R = d.L * d.N;
+  const T* hp = hs + d.prev(0) * d.NH();
+  if (dx.numel()) gemm_one<T>(dGi, w_ih, dx.ptr<T>(), R, d.I, d.GH(), false, false, true);
+  if (dGi == dGh && d.I > 0) {
+    // One product dG^T [X | H_prev] for both weights: dG^T is packed once instead of twice and
+    // the thin X side (I columns) joins the wide kernel. LSTM input 32, hidden 64, 640 rows,
+    // one thread: the two products 502 us, the fused one 404 us (+ ~20 us of copies).
+    const int64_t W = d.I + d.H, GH = d.GH();
+    Block<T> xh_(R * W), dw_(GH * W);
+    T *xh = xh_.p, *dw = dw_.p;
+    for (int64_t r = 0; r < R; ++r) {
+      std::copy(x + r * d.I, x + (r + 1) * d.I, xh + r * W);
+      std::copy(hp + r * d.H, hp + (r + 1) * d.H, xh + r * W + d.I);
+    }
+    gemm_one<T>(dGi, xh, dw, GH, W, R, true, false, true);
+    for (int64_t j = 0; j < GH; ++j) {
+      std::copy(dw + j * W, dw + j * W + d.I, dw_ih.ptr<T>() + j * d.I);
+      std::copy(dw + j * W + d.I, dw + (j + 1) * W, dw_hh.ptr<T>() + j * d.H);
+    }
+  } else {
+    gemm_one<T>(dGi, x, dw_ih.ptr<T>(), d.GH(), d.I, R, true, false, true);
+    gemm_one<T>(dGh, hp, dw_hh.ptr<T>(), d.GH(), d.H, R, true, false, true);
+  }
+  T* bi = db_ih.numel() ? db_ih.ptr<T>() : nullptr;
+  T* bh = db_hh.numel() ? db_hh.ptr<T>() : nullptr;
+  if (dGi == dGh) {
+    colsum<T>(dGi, R, d.GH(), bi, bh);
+  } else {
+    colsum<T>(dGi, R, d.GH(), bi, nullptr);
+    colsum<T>(dGh, R, d.GH(), bh, nullptr);
+  }
+}
+
+// Checks shared by the backward kernels: state/gstate (rows x N x H), the weight grads, the
+// optional dx and bias grads. Returns the dims.
+inline Dims check_backward(const char* op, int64_t G, int64_t state_rows, Ins in, const Buf& state,
+                    const Buf& gstate, const Buf& dx, const Buf& dh0, const Buf& dw_ih,
+                    const Buf& dw_hh, const Buf& db_ih, const Buf& db_hh, Attrs at) {
+  Dims d = dims(op, G, in[0], in[1], in[2], at);
+  const Buf& x = in[0];
+  const int64_t R = state_rows * (d.L + 1);
+  check(op, "state", state, x, {R, d.N, d.H});
+  check(op, "gstate", gstate, x, {R, d.N, d.H});
+  check(op, "dx", dx, x, {d.L, d.N, d.I}, true);
+  check(op, "dh0", dh0, x, {d.N, d.H});
+  check(op, "dw_ih", dw_ih, x, {d.GH(), d.I});
+  check(op, "dw_hh", dw_hh, x, {d.GH(), d.H});
+  check(op, "db_ih", db_ih, x, {d.GH()}, true);
+  check(op, "db_hh", db_hh, x, {d.GH()}, true);
+  return d;
+}
+
+}  // namespace gc::rnn
