@@ -346,7 +346,7 @@ def test_9_mlp_training_bit_identical_across_thread_counts():
             x = gc.randn(512, 64); y = gc.randint(0, 10, (512,))
             for _ in range(30):
                 opt.zero_grad(); l = nn.functional.cross_entropy(m(x), y); l.backward(); opt.step()
-            return [p.numpy().copy() for p in m.parameters()] + [l.numpy()]
+            return [p.detach().numpy().copy() for p in m.parameters()] + [l.detach().numpy()]
         a, b = run(1), run(2)
         assert all(np.array_equal(u, v) for u, v in zip(a, b))
         print("ok")

@@ -1,4 +1,5 @@
 // Random kernels: uniform, normal (Box-Muller, one sample per counter), bernoulli masks.
+#include "core/threads.h"
 #include "core/rng.h"
 #include <cmath>
 #include "core/registry.h"
@@ -18,7 +19,7 @@ void uniform_fill(Ins, Outs out, Attrs a) {
   int64_t n = y.numel(); uint64_t seed = rng_state().seed, base = rng_reserve(n);
   float_dispatch(y.dtype, "uniform", [&]<class T>() {
     T* p = y.ptr<T>();
-#pragma omp parallel for if (n > 65536)
+#pragma omp parallel for if (n > 65536) num_threads(::gc::threads())
     for (int64_t i = 0; i < n; ++i) p[i] = T(lo + (hi - lo) * rng_uniform(seed, base + i));
   });
 }
@@ -30,7 +31,7 @@ void normal_fill(Ins, Outs out, Attrs a) {
   int64_t n = y.numel(); uint64_t seed = rng_state().seed, base = rng_reserve(n);
   float_dispatch(y.dtype, "normal", [&]<class T>() {
     T* p = y.ptr<T>();
-#pragma omp parallel for if (n > 65536)
+#pragma omp parallel for if (n > 65536) num_threads(::gc::threads())
     for (int64_t i = 0; i < n; ++i) {
       uint64_t h = rng_bits(seed, base + i);
       double u1 = (double((h >> 32)) + 1.0) * 0x1.0p-32;      // (0, 1]
@@ -47,7 +48,7 @@ void dropout_mask(Ins, Outs out, Attrs a) {
   int64_t n = y.numel(); uint64_t seed = rng_state().seed, base = rng_reserve(n);
   float_dispatch(y.dtype, "dropout_mask", [&]<class T>() {
     T* p = y.ptr<T>(); T scale = keep > 0 ? T(1.0 / keep) : T(0);
-#pragma omp parallel for if (n > 65536)
+#pragma omp parallel for if (n > 65536) num_threads(::gc::threads())
     for (int64_t i = 0; i < n; ++i) p[i] = rng_uniform(seed, base + i) < keep ? scale : T(0);
   });
 }

@@ -2,6 +2,7 @@
 // functions, casts and fills. Backward kernels sit next to their forward and OVERWRITE their
 // output; the engine sums gradients back to each input's shape and accumulates fan-out.
 #include <cmath>
+#include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/elementwise.h"
 
@@ -105,7 +106,7 @@ void fill(Ins, Outs out, Attrs at) {
   double v = attr(at, 0, "fill");
   any_dispatch(out[0].dtype, [&]<class T>() {
     T* p = out[0].ptr<T>(); int64_t n = out[0].numel(); T tv = static_cast<T>(v);
-#pragma omp parallel for simd if (n >= kParallelMin)
+#pragma omp parallel for simd if (n >= kParallelMin) num_threads(::gc::threads())
     for (int64_t i = 0; i < n; ++i) p[i] = tv;
   });
 }
@@ -115,7 +116,7 @@ void accumulate(Ins in, Outs out, Attrs) {
   check_same_shape("accumulate", in[0], out[0]); check_same_dtype("accumulate", in[0], out[0]);
   float_dispatch(in[0].dtype, "accumulate", [&]<class T>() {
     const T* x = in[0].ptr<T>(); T* y = out[0].ptr<T>(); int64_t n = out[0].numel();
-#pragma omp parallel for simd if (n >= kParallelMin)
+#pragma omp parallel for simd if (n >= kParallelMin) num_threads(::gc::threads())
     for (int64_t i = 0; i < n; ++i) y[i] += x[i];
   });
 }

@@ -3,6 +3,7 @@
 // attribute declarations ("float alpha, float beta"); p0, p1 are the first two attributes.
 #pragma once
 #include <cmath>
+#include "core/threads.h"
 #include "core/registry.h"
 #include <Eigen/Core>
 #include "kernels/broadcast.h"
@@ -72,7 +73,7 @@ template <class T, class F> void unary_vec(const T* x, T* y, int64_t n, F f) {
     }
   };
   if (n < kParallelMinHeavy) { span(0, n); return; }
-#pragma omp parallel
+#pragma omp parallel num_threads(::gc::threads())
   {
     auto [lo, hi] = thread_range(n);
     span(lo, hi);

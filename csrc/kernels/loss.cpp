@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 #include <Eigen/Core>
+#include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/broadcast.h"
 #include "kernels/elementwise.h"
@@ -124,7 +125,7 @@ void cross_entropy(Ins in, Outs out, Attrs at) {
     const int64_t C = L.C, S = L.S;
     double W = double(C);
     if (hw) { W = 0; for (int64_t c = 0; c < C; ++c) W += double(wp[c]); }
-#pragma omp parallel for if (n * C >= kParallelMin)
+#pragma omp parallel for if (n * C >= kParallelMin) num_threads(::gc::threads())
     for (int64_t i = 0; i < n; ++i) {
       const T* xr = xp + (i / S) * C * S + i % S;  // x[n, :, s], stride S
       RowStats<T> r = row_stats(xr, C, S, wp, eps != 0);
@@ -163,7 +164,7 @@ void cross_entropy_backward(Ins in, Outs out, Attrs at) {
     if (hw) { W = 0; for (int64_t c = 0; c < C; ++c) W += double(wp[c]); }
     const double scale = red == kMean ? 1.0 / double(ws.ptr<T>()[0]) : 1.0;
     const double b = eps / double(C);
-#pragma omp parallel for if (n * C >= kParallelMin)
+#pragma omp parallel for if (n * C >= kParallelMin) num_threads(::gc::threads())
     for (int64_t i = 0; i < n; ++i) {
       const int64_t off = (i / S) * C * S + i % S;
       const T* xr = xp + off; T* dr = dp + off;
@@ -203,7 +204,7 @@ void cross_entropy_soft(Ins in, Outs out, Attrs at) {
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T *xp = x.ptr<T>(), *yp = y.ptr<T>(), *wp = hw ? w.ptr<T>() : nullptr;
     T *ep = out[0].ptr<T>(), *lp = out[1].ptr<T>();
-#pragma omp parallel for if (n * C >= kParallelMin)
+#pragma omp parallel for if (n * C >= kParallelMin) num_threads(::gc::threads())
     for (int64_t i = 0; i < n; ++i) {
       const int64_t off = (i / S) * C * S + i % S;
       double m = -INFINITY, se = 0;
@@ -236,7 +237,7 @@ void cross_entropy_soft_backward(Ins in, Outs out, Attrs at) {
     const T* wp = hw ? w.ptr<T>() : nullptr;
     T* dp = out[0].ptr<T>();
     const double scale = red == kMean ? 1.0 / double(ws.ptr<T>()[0]) : 1.0;
-#pragma omp parallel for if (n * C >= kParallelMin)
+#pragma omp parallel for if (n * C >= kParallelMin) num_threads(::gc::threads())
     for (int64_t i = 0; i < n; ++i) {
       const int64_t off = (i / S) * C * S + i % S;
       double gs = double(gp[red == kNone ? i : 0]) * scale, wq = 0;

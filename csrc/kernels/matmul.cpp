@@ -11,6 +11,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/sgemm_avx512.h"
 
@@ -81,7 +82,7 @@ template <class T>
 void gemm_one(const T* A, const T* B, T* C, int64_t M, int64_t N, int64_t K, bool ta, bool tb,
               bool parallel) {
 #ifdef _OPENMP
-  const int nt = parallel ? omp_get_max_threads() : 1;
+  const int nt = parallel ? ::gc::threads() : 1;
 #else
   const int nt = 1; (void)parallel;
 #endif
@@ -126,7 +127,7 @@ void gemm(Ins in, Outs out, Attrs at) {
     };
     // Small matrices in a big batch: parallel over the batch; otherwise within each gemm.
     if (c.b > 1 && M * N * K < 64 * kGemmParallelMin) {
-#pragma omp parallel for if (c.b * M * N * K >= kGemmParallelMin)
+#pragma omp parallel for if (c.b * M * N * K >= kGemmParallelMin) num_threads(::gc::threads())
       for (int64_t i = 0; i < c.b; ++i) one(i, false);
     } else {
       for (int64_t i = 0; i < c.b; ++i) one(i, true);

@@ -34,8 +34,31 @@ def get_num_threads():
 
 
 def set_num_threads(n):
-    """Threads used by the C++ kernels (OpenMP and Eigen)."""
+    """Threads used by gradcore's C++ kernels. gradcore's own setting: OpenMP's global
+    thread count (and so torch's or numpy's) is neither read nor changed."""
     _dispatch.set_num_threads(n)
+
+
+def empty_cache():
+    """Give every cached free storage block back to the system (as torch.cuda.empty_cache).
+    Live tensors are untouched; the next allocations are fresh."""
+    _C.storage_empty_cache()
+
+
+def memory_stats():
+    """The storage allocator's counters: ``allocated_bytes`` (live tensors' storage),
+    ``peak_allocated_bytes``, ``cached_bytes`` (free blocks kept for reuse),
+    ``cache_limit_bytes`` (the bound: ``GRADCORE_CACHE_LIMIT`` or ``set_cache_limit``),
+    ``num_allocs`` and ``num_cache_hits``."""
+    return dict(_C.memory_stats())
+
+
+def set_cache_limit(nbytes):
+    """Bound the storage cache to ``nbytes`` of free blocks (0 disables caching); a smaller
+    bound frees the excess at once."""
+    if int(nbytes) < 0:
+        raise ValueError(f"set_cache_limit: nbytes must be >= 0, got {nbytes}")
+    _C.set_cache_limit(int(nbytes))
 
 
 def show_config():
