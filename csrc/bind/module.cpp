@@ -219,6 +219,7 @@ bool call_kernel(int id, Ins ins, Outs outs, Attrs attrs, int64_t big) {
     call(id, ins, outs, attrs);
   } catch (const type_error& e) { etype = PyExc_TypeError; msg = e.what(); }
   catch (const std::invalid_argument& e) { etype = PyExc_ValueError; msg = e.what(); }
+  catch (const std::out_of_range& e) { etype = PyExc_IndexError; msg = e.what(); }
   catch (const std::bad_alloc&) { etype = PyExc_MemoryError; msg = kernels()[id].name + ": out of memory (kernel scratch space)"; }
   catch (const std::exception& e) { etype = PyExc_RuntimeError; msg = e.what(); }
   if (ts) PyEval_RestoreThread(ts);
@@ -272,7 +273,7 @@ PyObject* run(PyObject*, PyObject* const* args, size_t nargsf, PyObject* kwnames
   int64_t big = 0;
   auto cleanup = [&]() { for (int i = 0; i < nout; ++i) Py_XDECREF(out_objs[i]); return nullptr; };
   for (int i = 0; i < nin; ++i) {
-    if (!to_buf(a.tensors[i], &ins[i], kn, "input", i, false)) return nullptr;
+    if (!to_buf(a.tensors[i], &ins[i], kn, "input", i, k.ins[i].inplace)) return nullptr;
     big = std::max(big, ins[i].numel());
   }
   for (int i = 0; i < nout; ++i) {
@@ -328,7 +329,8 @@ PyProgram make_program(const py::list& calls) {
       int i = 0;
       for (auto o : c[1 + side].cast<py::sequence>()) {
         Buf b;
-        if (!to_buf(o.ptr(), &b, kn, side ? "output" : "input", i++, side == 1)) throw py::error_already_set();
+        const bool w = side == 1 || (i < kernels()[rc.id].nin() && kernels()[rc.id].ins[i].inplace);
+        if (!to_buf(o.ptr(), &b, kn, side ? "output" : "input", i++, w)) throw py::error_already_set();
         (side ? rc.outs : rc.ins).push_back(b);
         p.keep.append(o);
       }
@@ -394,7 +396,7 @@ py::list kernel_schemas() {
   py::list out;
   for (const auto& k : kernels()) {
     py::list ins, outs, attrs;
-    for (auto& a : k.ins) ins.append(py::make_tuple(a.name, std::string(ttext[int(a.type)]) + (a.variadic ? "..." : "")));
+    for (auto& a : k.ins) ins.append(py::make_tuple(a.name, std::string(ttext[int(a.type)]) + (a.variadic ? "..." : a.inplace ? "!" : "")));
     for (auto& a : k.outs) outs.append(py::make_tuple(a.name, ttext[int(a.type)]));
     for (auto& a : k.attrs)
       attrs.append(py::make_tuple(a.name, atext[int(a.type)], a.has_default ? py::object(py::float_(a.def)) : py::none()));
@@ -465,9 +467,6 @@ PYBIND11_MODULE(_C, m) {
     return out;
   });
   m.def("empty", &empty, py::arg("shape"), py::arg("dtype"));
-  m.def("manual_seed", [](uint64_t s) { manual_seed(s); });
-  m.def("rng_get_state", []() { return std::make_pair(rng_state().seed, rng_state().offset); });
-  m.def("rng_set_state", [](uint64_t s, uint64_t o) { rng_state() = {s, o}; });
   m.def("get_num_threads", &num_threads);
   m.def("set_num_threads", &set_num_threads);
   m.def("storage_cached_bytes", &storage_cached_bytes);

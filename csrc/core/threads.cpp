@@ -39,7 +39,7 @@ struct Init {
 int threads() { return g_forked.load(std::memory_order_relaxed) ? 1 : g_threads.load(std::memory_order_relaxed); }
 int configured_threads() { return g_threads.load(); }
 void set_threads(int n) {
-  GC_CHECK(n >= 1 && n <= 4096, "set_num_threads: n must be in [1, 4096], got " << n);
+  GC_CHECK(n >= 1 && n <= 4096, "set_num_threads: n must be >= 1 (and at most 4096), got " << n);
   g_threads.store(n);
 }
 bool forked_child() { return g_forked.load(); }

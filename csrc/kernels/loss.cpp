@@ -63,6 +63,13 @@ void check_targets(const char* op, const Buf& t, int64_t C, int64_t ignore) {
     }
 }
 
+// An argument's element count must be what the op's shape contract says (never read or
+// written past a buffer's end).
+void need_numel(const char* op, const char* what, const Buf& b, int64_t n) {
+  GC_CHECK(b.numel() == n, op << ": " << what << " " << b.shape_str() << " must have " << n
+                              << " element" << (n == 1 ? "" : "s"));
+}
+
 // Sum of per-sample losses (serial, double) -> loss; wsum = sum of target weights (mean's divisor).
 template <class T> void reduce_samples(const T* elem, int64_t n, double wsum, int red, const Buf& loss,
                                        const Buf& ws) {
@@ -116,7 +123,8 @@ void cross_entropy(Ins in, Outs out, Attrs at) {
   GC_CHECK(L.C > 0 || n == 0, op << ": input " << x.shape_str() << " has no classes");
   check_targets(op, t, L.C, ignore);
   const bool hw = has_weight(op, w, x, L.C);
-  GC_CHECK(out[0].numel() == n && out[1].numel() == 2 * n, op << ": bad output size");
+  need_numel(op, "output 'elem'", out[0], n); need_numel(op, "output 'stats'", out[1], 2 * n);
+  need_numel(op, "output 'loss'", out[2], 1); need_numel(op, "output 'wsum'", out[3], 1);
   float_dispatch(x.dtype, op, [&]<class T>() {
     check_same_dtype(op, x, out[0]);
     const T* xp = x.ptr<T>(); const int64_t* tp = t.ptr<int64_t>();
@@ -142,6 +150,7 @@ void cross_entropy(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("cross_entropy(T x, i64 target, T weight, *, int ignore_index, float label_smoothing, int reduction) -> (T elem, T stats, T loss, T wsum)", cross_entropy);
+GC_NOALIAS("cross_entropy");
 
 // ins: g (elem's shape for 'none', else ()), x, target, weight, stats, wsum   out: dx (x's shape)
 void cross_entropy_backward(Ins in, Outs out, Attrs at) {
@@ -152,7 +161,9 @@ void cross_entropy_backward(Ins in, Outs out, Attrs at) {
   const double eps = attr(at, 1, op);
   const int red = int(attr(at, 2, op));
   const bool hw = has_weight(op, w, x, L.C);
+  check_targets(op, t, L.C, ignore);
   GC_CHECK(g.numel() == (red == kNone ? n : 1), op << ": gradient " << g.shape_str() << " does not fit");
+  need_numel(op, "input 'stats'", st, 2 * n); need_numel(op, "input 'wsum'", ws, 1);
   check_same_shape(op, x, out[0]);
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T *xp = x.ptr<T>(), *gp = g.ptr<T>(), *sp = st.ptr<T>();
@@ -187,6 +198,7 @@ void cross_entropy_backward(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("cross_entropy_backward(T g, T x, i64 target, T weight, T stats, T wsum, *, int ignore_index, float label_smoothing, int reduction) -> T dx", cross_entropy_backward);
+GC_NOALIAS("cross_entropy_backward");
 
 // ---- cross_entropy (class probabilities) ---------------------------------------------------
 // q = (1-eps) y + eps/C;  elem = sum_c w_c q_c (lse - x_c);  mean divides by N*S (as torch)
@@ -201,6 +213,8 @@ void cross_entropy_soft(Ins in, Outs out, Attrs at) {
   const int red = int(attr(at, 1, op));
   const bool hw = has_weight(op, w, x, L.C);
   const int64_t n = L.N * L.S, C = L.C, S = L.S;
+  need_numel(op, "output 'elem'", out[0], n); need_numel(op, "output 'lse'", out[1], n);
+  need_numel(op, "output 'loss'", out[2], 1); need_numel(op, "output 'wsum'", out[3], 1);
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T *xp = x.ptr<T>(), *yp = y.ptr<T>(), *wp = hw ? w.ptr<T>() : nullptr;
     T *ep = out[0].ptr<T>(), *lp = out[1].ptr<T>();
@@ -221,6 +235,7 @@ void cross_entropy_soft(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("cross_entropy_soft(T x, T y, T weight, *, float label_smoothing, int reduction) -> (T elem, T lse, T loss, T wsum)", cross_entropy_soft);
+GC_NOALIAS("cross_entropy_soft");
 
 // ins: g, x, y, weight, lse, wsum   out: dx   attrs: eps, reduction
 void cross_entropy_soft_backward(Ins in, Outs out, Attrs at) {
@@ -231,6 +246,8 @@ void cross_entropy_soft_backward(Ins in, Outs out, Attrs at) {
   const int red = int(attr(at, 1, op));
   const bool hw = has_weight(op, w, x, L.C);
   const int64_t n = L.N * L.S, C = L.C, S = L.S;
+  GC_CHECK(g.numel() == (red == kNone ? n : 1), op << ": gradient " << g.shape_str() << " does not fit");
+  need_numel(op, "input 'lse'", lse, n); need_numel(op, "input 'wsum'", ws, 1);
   check_same_shape(op, x, out[0]);
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T *xp = x.ptr<T>(), *yp = y.ptr<T>(), *gp = g.ptr<T>(), *lp = lse.ptr<T>();
@@ -252,6 +269,7 @@ void cross_entropy_soft_backward(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("cross_entropy_soft_backward(T g, T x, T y, T weight, T lse, T wsum, *, float label_smoothing, int reduction) -> T dx", cross_entropy_soft_backward);
+GC_NOALIAS("cross_entropy_soft_backward");
 
 // ---- nll_loss --------------------------------------------------------------------------
 // elem = -w_t x_t (0 where t == ignore); mean = sum elem / sum w_t;  dx_t = -g' w_t, 0 elsewhere
@@ -265,6 +283,8 @@ void nll_loss(Ins in, Outs out, Attrs at) {
   const int red = int(attr(at, 1, op));
   check_targets(op, t, L.C, ignore);
   const bool hw = has_weight(op, w, x, L.C);
+  need_numel(op, "output 'elem'", out[0], n);
+  need_numel(op, "output 'loss'", out[1], 1); need_numel(op, "output 'wsum'", out[2], 1);
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T *xp = x.ptr<T>(), *wp = hw ? w.ptr<T>() : nullptr;
     const int64_t* tp = t.ptr<int64_t>();
@@ -281,6 +301,7 @@ void nll_loss(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("nll_loss(T x, i64 target, T weight, *, int ignore_index, int reduction) -> (T elem, T loss, T wsum)", nll_loss);
+GC_NOALIAS("nll_loss");
 
 // ins: g, target, weight, wsum   out: dx (x's shape)   attrs: ignore_index, reduction
 void nll_loss_backward(Ins in, Outs out, Attrs at) {
@@ -290,6 +311,9 @@ void nll_loss_backward(Ins in, Outs out, Attrs at) {
   const int64_t ignore = int64_t(attr(at, 0, op)), n = L.N * L.S;
   const int red = int(attr(at, 1, op));
   const bool hw = has_weight(op, w, dx, L.C);
+  check_targets(op, t, L.C, ignore);
+  GC_CHECK(g.numel() == (red == kNone ? n : 1), op << ": gradient " << g.shape_str() << " does not fit");
+  need_numel(op, "input 'wsum'", ws, 1);
   float_dispatch(dx.dtype, op, [&]<class T>() {
     const T *gp = g.ptr<T>(), *wp = hw ? w.ptr<T>() : nullptr;
     const int64_t* tp = t.ptr<int64_t>();
@@ -305,6 +329,7 @@ void nll_loss_backward(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("nll_loss_backward(T g, i64 target, T weight, T wsum, *, int ignore_index, int reduction) -> T dx", nll_loss_backward);
+GC_NOALIAS("nll_loss_backward");
 
 // ---- binary_cross_entropy on probabilities ------------------------------------------------
 // l = -(y max(log p, -100) + (1-y) max(log(1-p), -100))     (torch clamps the logs at -100)
@@ -312,6 +337,7 @@ GC_KERNEL("nll_loss_backward(T g, i64 target, T weight, T wsum, *, int ignore_in
 template <class T> T clog(T v) { return std::fmax(std::log(v), T(-100)); }
 void bce(Ins in, Outs out, Attrs) {
   check_same_shape("binary_cross_entropy", in[0], in[1]);
+  check_same_shape("binary_cross_entropy", in[0], out[0]);
   check_same_dtype("binary_cross_entropy", in[0], in[1]);
   float_dispatch(in[0].dtype, "binary_cross_entropy", [&]<class T>() {
     const T* p = in[0].ptr<T>();

@@ -141,6 +141,7 @@ double gemm_flops(Ins in, Outs out, Attrs at) {
   return 2.0 * double(out[0].numel()) * double(K);
 }
 GC_KERNEL("gemm(T a, T b, *, int trans_a=0, int trans_b=0) -> T c", gemm, gemm_flops);
+GC_NOALIAS("gemm");
 
 }  // namespace
 }  // namespace gc

@@ -197,6 +197,7 @@ void count_eq_to(Ins in, Outs out, Attrs) {
   });
 }
 GC_KERNEL("count_eq_to(T x, T y) -> T count", count_eq_to);
+GC_NOALIAS("count_eq_to");
 // extreme_backward: dx = (x == y) ? g / count : 0     ins: g, x, y, count (g, y, count keepdim)
 void extreme_backward(Ins in, Outs out, Attrs) {
   float_dispatch(in[0].dtype, "amax_backward", [&]<class T>() {
@@ -239,7 +240,9 @@ template <bool Max> void extreme_dim(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("max_dim(A x, *, int dim) -> (A values, i64 indices)", extreme_dim<true>);
+GC_NOALIAS("max_dim");
 GC_KERNEL("min_dim(A x, *, int dim) -> (A values, i64 indices)", extreme_dim<false>);
+GC_NOALIAS("min_dim");
 // scatter_dim: dx = 0 except dx[.., idx, ..] = g along dim     ins: g, idx   attrs: dim
 void scatter_dim(Ins in, Outs out, Attrs at) {
   const Buf& g = in[0]; const Buf& idx = in[1]; const Buf& dx = out[0];
@@ -263,6 +266,7 @@ void scatter_dim(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("scatter_dim(T g, i64 index, *, int dim) -> T grad", scatter_dim);
+GC_NOALIAS("scatter_dim");
 
 }  // namespace
 }  // namespace gc

@@ -51,6 +51,7 @@ void strided_copy(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("strided_copy(A x, *, int offset, int[] strides) -> A y", strided_copy);
+GC_NOALIAS("strided_copy");
 
 // out is read and written; with add=1 overlapping positions accumulate (serially).
 void strided_put(Ins in, Outs out, Attrs at) {
@@ -74,6 +75,7 @@ void strided_put(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("strided_put(A src, *, int add, int offset, int[] strides) -> A out", strided_put);
+GC_NOALIAS("strided_put");
 
 // out[r] = x[idx[r]] for rows along dim 0 (x: (N, ...), idx: int64 any shape, out: idx.shape + x.shape[1:])
 void index_select0(Ins in, Outs out, Attrs) {
@@ -96,6 +98,7 @@ void index_select0(Ins in, Outs out, Attrs) {
   }
 }
 GC_KERNEL("index_select0(A x, i64 index) -> A y", index_select0);
+GC_NOALIAS("index_select0");
 
 // dx = zeros; dx[idx[r]] += g[r]                      ins: g, idx      out: dx (N, ...)
 void index_add0(Ins in, Outs out, Attrs) {
@@ -118,6 +121,7 @@ void index_add0(Ins in, Outs out, Attrs) {
   });
 }
 GC_KERNEL("index_add0(T g, i64 index) -> T grad", index_add0);
+GC_NOALIAS("index_add0");
 
 }  // namespace
 }  // namespace gc

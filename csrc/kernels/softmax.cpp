@@ -110,7 +110,9 @@ template <bool Log> void softmax_fwd(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("softmax(T x, *, int dim) -> T y", softmax_fwd<false>);
+GC_NOALIAS("softmax");
 GC_KERNEL("log_softmax(T x, *, int dim) -> T y", softmax_fwd<true>);
+GC_NOALIAS("log_softmax");
 
 // softmax backward:      dx = y * (g - sum_d g*y)
 // log_softmax backward:  dx = g - exp(y) * sum_d g
@@ -148,7 +150,9 @@ template <bool Log> void softmax_bwd(Ins in, Outs out, Attrs at) {  // ins: g, y
   });
 }
 GC_KERNEL("softmax_backward(T g, T y, *, int dim) -> T grad", softmax_bwd<false>);
+GC_NOALIAS("softmax_backward");
 GC_KERNEL("log_softmax_backward(T g, T y, *, int dim) -> T grad", softmax_bwd<true>);
+GC_NOALIAS("log_softmax_backward");
 
 // ---- logsumexp --------------------------------------------------------------------------
 // y = m + log(sum_d exp(x - m)), m = max_d x (0 when ±inf)      attrs: d0, d1 (dims [d0, d1))
@@ -187,6 +191,7 @@ void logsumexp_fwd(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("logsumexp(T x, *, int d0, int d1) -> T y", logsumexp_fwd);
+GC_NOALIAS("logsumexp");
 // dx = g * exp(x - y), g and y keepdim-shaped (broadcast over the reduced dims)  ins: g, x, y
 void logsumexp_bwd(Ins in, Outs out, Attrs) {
   check_same_dtype("logsumexp_backward", in[0], in[1]); check_same_dtype("logsumexp_backward", in[0], in[2]);

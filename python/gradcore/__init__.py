@@ -17,6 +17,7 @@ from .dtypes import (float32, float64, int64, bool_ as bool, float, double, long
 from .tensor import (Tensor, tensor, from_numpy, as_tensor, empty, zeros, ones, full,
                      zeros_like, ones_like, full_like, empty_like, arange, linspace,
                      manual_seed, get_rng_state, set_rng_state, randn, rand, randint, randperm)
+from .generator import Generator, default_generator
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
 from . import autograd
 from . import engine as _engine  # noqa: F401  (binds backward and hooks onto Tensor)

@@ -140,14 +140,16 @@ class Tensor:
         D.run(K.fill, self._data, float(value))
         return self
 
-    def uniform_(self, from_=0.0, to=1.0):
-        """Fill in place with U(from_, to) from the global generator."""
-        D.run(K.uniform, self._data, low=float(from_), high=float(to))
+    def uniform_(self, from_=0.0, to=1.0, *, generator=None):
+        """Fill in place with U(from_, to) from ``generator`` (default: the global one)."""
+        D.run(K.uniform, _gen_state(generator, "uniform_"), self._data, low=float(from_),
+              high=float(to))
         return self
 
-    def normal_(self, mean=0.0, std=1.0):
-        """Fill in place with N(mean, std^2) from the global generator."""
-        D.run(K.normal, self._data, mean=float(mean), std=float(std))
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        """Fill in place with N(mean, std^2) from ``generator`` (default: the global one)."""
+        D.run(K.normal, _gen_state(generator, "normal_"), self._data, mean=float(mean),
+              std=float(std))
         return self
 
     def copy_(self, src):
@@ -327,27 +329,41 @@ def manual_seed(seed):
 get_rng_state, set_rng_state = D.get_rng_state, D.set_rng_state
 
 
-def randn(*shape, dtype=None, requires_grad=False):
+def _gen_state(generator, op):
+    from .generator import state_of
+    return state_of(generator, op)
+
+
+def _check_float_dtype(op, t):
+    if t._data.dtype not in _dt.FLOATS:
+        raise TypeError(f"{op}: expected a float dtype, got {t._data.dtype}")
+
+
+def randn(*shape, dtype=None, requires_grad=False, generator=None):
     t = empty(*shape, dtype=dtype)
-    D.run(K.normal, t._data, 0.0, 1.0)
+    _check_float_dtype("randn", t)
+    D.run(K.normal, _gen_state(generator, "randn"), t._data, 0.0, 1.0)
     return t.requires_grad_() if requires_grad else t
 
 
-def rand(*shape, dtype=None, requires_grad=False):
+def rand(*shape, dtype=None, requires_grad=False, generator=None):
     t = empty(*shape, dtype=dtype)
-    D.run(K.uniform, t._data, 0.0, 1.0)
+    _check_float_dtype("rand", t)
+    D.run(K.uniform, _gen_state(generator, "rand"), t._data, 0.0, 1.0)
     return t.requires_grad_() if requires_grad else t
 
 
-def randint(low, high=None, size=(), dtype=None):
+def randint(low, high=None, size=(), dtype=None, generator=None):
     if high is None:
         low, high = 0, low
+    if not high > low:
+        raise ValueError(f"randint: high must be greater than low, got low={low}, high={high}")
     d = _empty(_shape_args((size,) if not isinstance(size, int) else (size,)), _dt.int64)
-    D.run(K.randint, d, float(high - low))
+    D.run(K.randint, _gen_state(generator, "randint"), d, float(high - low))
     t = _wrap(d)
     return _wrap(d + int(low)) if low else t
 
 
-def randperm(n):
-    keys = rand(n, dtype=_dt.float64)._data
+def randperm(n, generator=None):
+    keys = rand(n, dtype=_dt.float64, generator=generator)._data
     return _wrap(np.argsort(keys, kind="stable").astype(np.int64))

@@ -52,10 +52,12 @@ def _weight_data(op, weight, x, n_classes):
 
 
 def _targets(op, target):
+    """The class indices as a private int64 copy: the backward reads them later, and the
+    caller may reuse or change its target tensor in between (``t[:] = ...``)."""
     t = as_tensor(target)
     if t._data.dtype != _dt.int64:
         raise TypeError(f"{op}: target must hold int64 class indices, got {t._data.dtype}")
-    return t._data
+    return D.run(K.expand, t._data, t._data.shape)
 
 
 def _run_checked(*args, **named):
