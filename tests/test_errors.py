@@ -49,7 +49,7 @@ def test_matmul_shape_errors(sa, sb, why):
 
 
 @pytest.mark.parametrize("fn, match", [
-    (lambda: gc.tensor([1, 2]) + gc.tensor([3, 4]), "add: arithmetic on int64"),
+    (lambda: gc.tensor([1, 2]) @ gc.tensor([3, 4]), "matmul: arithmetic on int64"),
     (lambda: gc.tensor([1, 2]) * 2.5, "mul: expected a float32 or float64 tensor, got int64"),
     (lambda: -gc.tensor([1, 2]), "neg: expected a float32 or float64"),
     (lambda: gc.tensor([[1]]) @ gc.tensor([[1]]), "matmul: arithmetic on int64"),

@@ -380,9 +380,11 @@ GC_KERNEL("bce_logits(T x, T y, T pos_weight) -> T loss", bce_logits);
 void bce_logits_backward(Ins in, Outs out, Attrs at) {
   const int which = int(attr(at, 0, "bce_logits_backward"));
   float_dispatch(in[0].dtype, "binary_cross_entropy_with_logits_backward", [&]<class T>() {
+    // pw == 1 (no pos_weight) drops the (pw - 1) terms exactly: 0 * inf would turn an
+    // infinite y or x into NaN where torch gives ±inf.
     bmap<T, T, T, T, T>("binary_cross_entropy_with_logits_backward", out[0], [=](T g, T x, T y, T pw) {
-      if (which == 0) return g * ((T(1) - y) - (T(1) + (pw - T(1)) * y) * sigmoid_neg(x));
-      if (which == 1) return g * ((pw - T(1)) * softplus_neg(x) - x);
+      if (which == 0) return g * ((T(1) - y) - (pw == T(1) ? T(1) : T(1) + (pw - T(1)) * y) * sigmoid_neg(x));
+      if (which == 1) return g * ((pw == T(1) ? T(0) : (pw - T(1)) * softplus_neg(x)) - x);
       return g * y * softplus_neg(x);
     }, in[0], in[1], in[2], in[3]);
   });
@@ -392,8 +394,9 @@ GC_KERNEL("bce_logits_backward(T g, T x, T y, T pos_weight, *, int which) -> T g
 // ---- smooth_l1 on d = input - target (p0 = beta >= 0) -----------------------------------------
 // l = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta      dd = g d / beta if |d| < beta else g sign(d)
 GC_UNARY_P(smooth_l1, "float beta", std::fabs(x) < T(p0) ? T(0.5) * x * x / T(p0) : std::fabs(x) - T(0.5 * p0));
+// (a NaN d gives a NaN gradient, as torch's smooth_l1/huber backward)
 GC_UNARY_BWD_P(smooth_l1_backward, "float beta", std::fabs(s) < T(p0) ? g * s / T(p0)
-                                 : (s > T(0) ? g : s < T(0) ? -g : T(0)));
+                                 : (s > T(0) ? g : s < T(0) ? -g : s == T(0) ? T(0) : s));
 
 }  // namespace
 }  // namespace gc
