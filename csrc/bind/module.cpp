@@ -385,6 +385,11 @@ py::dict config() {
   d["simd"] = flags;
   d["eigen_simd"] = Eigen::SimdInstructionSetsInUse();
   d["compiler"] = __VERSION__;
+#ifdef GC_SANITIZE
+  d["sanitize"] = GC_SANITIZE;
+#else
+  d["sanitize"] = py::none();
+#endif
   return d;
 }
 
