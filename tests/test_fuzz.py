@@ -15,7 +15,7 @@ PYPATH = os.path.join(os.path.dirname(HERE), "python")
 
 def _batch(script, seed, n, flag, tmp_path, timeout):
     log = tmp_path / f"{script}.{seed}.log"
-    env = dict(os.environ, PYTHONPATH=PYPATH + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=os.environ.get("PYTHONPATH", "") + os.pathsep + PYPATH)
     try:
         p = subprocess.run([sys.executable, os.path.join(HERE, script), "--seed", str(seed),
                             flag, str(n), "--log", str(log)], capture_output=True, text=True,
