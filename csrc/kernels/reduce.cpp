@@ -127,7 +127,9 @@ void sum_to(Ins in, Outs out, Attrs at) {
   double scale = at.size() > 0 ? at[0] : 1.0;
   check_same_dtype("sum", in[0], out[0]);
   if (in[0].dtype == DType::i64) {
-    reduce_to<int64_t>("sum", in[0], out[0], int64_t(0), [](int64_t a, int64_t v) { return a + v; },
+    // int64 sums wrap on overflow (as torch), computed unsigned: signed overflow is UB
+    reduce_to<int64_t>("sum", in[0], out[0], int64_t(0), [](int64_t a, int64_t v) {
+                         return int64_t(uint64_t(a) + uint64_t(v)); },
                        [](int64_t a) { return a; });
     return;
   }
