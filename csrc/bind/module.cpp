@@ -48,7 +48,7 @@ PyObject* new_array(DType dt, int ndim, const int64_t* shape, const char* op) {
   bool overflow = false;
   std::string shp = "(";
   for (int i = 0; i < ndim; ++i) {
-    shp += std::to_string(shape[i]) + (i + 1 < ndim || ndim == 1 ? ", " : "");
+    shp += std::to_string(shape[i]) + (i + 1 < ndim ? ", " : ndim == 1 ? "," : "");
     if (shape[i] < 0) { PyErr_Format(PyExc_ValueError, "%s: negative dimension %lld", op, (long long)shape[i]); return nullptr; }
     if (shape[i] != 0 && bytes > SIZE_MAX / size_t(shape[i])) overflow = true;
     else bytes *= size_t(shape[i]);
