@@ -1,6 +1,6 @@
 """Raw-entry fuzzer: every registered kernel (gradcore.dispatch.SCHEMAS) called through
-``dispatch.run`` with arguments generated from its schema, then mutated (sizes, dtypes, values,
-attribute counts). Every array handed to a kernel lives at the very end of its own mapping,
+``dispatch.run`` with arguments generated from its schema, or taken from valid calls recorded
+from a small workload, then mutated (sizes, dtypes, index values, attributes, aliasing). Every array handed to a kernel lives at the very end of its own mapping,
 followed by a PROT_NONE guard page, so reading or writing one element past its end is a
 SIGSEGV: the parent test (tests/test_fuzz.py) sees the child die and reports the last call,
 which this worker writes to ``--log`` before making it.
@@ -165,6 +165,101 @@ def gen_call(rng, s, g):
     return ins, outs, attrs
 
 
+def build_corpus():
+    """Valid calls of as many kernels as a small workload reaches (forward, backward, losses,
+    indexing, optimizers), recorded through the dispatcher: mutating one aspect of a valid
+    call reaches the checks of kernels whose inputs' shapes are coupled (a random call rarely
+    gets every shape right)."""
+    import gradcore as gc
+    import gradcore.nn.functional as F
+    rs = np.random.RandomState(0)
+    corpus = {}
+    with D.record() as rec:
+        for dt in (gc.float32, gc.float64):
+            x = gc.tensor(rs.randn(4, 5), dtype=dt, requires_grad=True)
+            x3 = gc.tensor(rs.randn(2, 5, 3), dtype=dt, requires_grad=True)
+            t, t3 = gc.tensor([0, 1, 4, 2]), gc.tensor([[0, 1, 4], [2, 2, 0]])
+            p = gc.tensor(rs.rand(4, 5), dtype=dt)
+            w = gc.tensor(rs.rand(5) + 0.5, dtype=dt)
+            outs = [F.cross_entropy(x, t, weight=w, label_smoothing=0.1),
+                    F.cross_entropy(x3, t3, reduction="sum"), F.cross_entropy(x, p),
+                    F.nll_loss(x.log_softmax(1), t, weight=w), F.nll_loss(x3.log_softmax(1), t3),
+                    F.binary_cross_entropy(x.sigmoid(), p), F.mse_loss(x, p),
+                    F.binary_cross_entropy_with_logits(x, p, pos_weight=w),
+                    F.smooth_l1_loss(x, p), F.huber_loss(x, p), F.l1_loss(x, p),
+                    (x @ x.T).relu().sum(), x.softmax(1).sum(), x3.softmax(1).sum(),
+                    x3.log_softmax(2).sum(), x.logsumexp(1).sum(), x3.logsumexp(1).sum(),
+                    x.amax(1).sum(), x.max(1)[0].sum(), x.min(0)[0].sum(), x3.var(1).sum(),
+                    x[gc.tensor([0, 2, 3])].sum(), x[1:, ::2].sum(), x.T.reshape(-1).sum(),
+                    gc.cat([x, x], 1).sum(), F.dropout(x, 0.3).sum(), x.clamp(-0.5, 0.5).sum(),
+                    gc.where(x > 0, x, x * 2).sum(), (x ** 3).sum(), (x / (x.abs() + 1)).sum(),
+                    F.gelu(x).sum(), F.softplus(x).sum(), F.leaky_relu(x).sum(),
+                    gc.maximum(x, p).sum(), (x.exp().log() + x.sin() * x.cos()).sum(),
+                    gc.bmm(x3.transpose(1, 2), x3).sum()]
+            for o in outs:
+                o.backward()
+            params = [x, x3]
+            for opt in (gc.optim.SGD(params, lr=0.1, momentum=0.9), gc.optim.Adam(params),
+                        gc.optim.AdamW(params, amsgrad=True), gc.optim.RMSprop(params, centered=True),
+                        gc.optim.Adagrad(params)):
+                opt.step()
+            gc.nn.utils.clip_grad_norm_(params, 1.0)
+            gc.randint(0, 5, (7,)); gc.randn(3, dtype=dt)
+    for kid, ins, outs, attrs in rec.calls:
+        corpus.setdefault(kid, []).append((ins, outs, attrs))
+    return corpus
+
+
+BAD_INT = [10 ** 9, -(2 ** 63), 2 ** 63 - 1, -7, 5, 100]
+
+
+def corpus_call(rng, s, entry, g):
+    """A recorded valid call copied into guarded buffers, with one aspect mutated (or none)."""
+    ins, outs, attrs = entry
+    mk = values(rng)
+    ins = [g.array(a.shape, a.dtype, lambda sh, dt, a=a: a) for a in ins]
+    outs = [g.array(o.shape, o.dtype, lambda sh, dt, o=o: o) for o in outs]
+    attrs = list(attrs)
+    r = rng.random()
+    arrays = ins + outs
+    if r < 0.15 or not arrays:
+        pass
+    elif r < 0.4:  # bad index / target values
+        ints = [a for a in ins if a.dtype == np.int64 and a.size]
+        if ints:
+            a = rng.choice(ints)
+            a.flat[rng.randrange(a.size)] = rng.choice(BAD_INT)
+    elif r < 0.65:  # one argument of another shape
+        k = rng.randrange(len(arrays))
+        a = arrays[k]
+        shp = mutate_shape(rng, a.shape)
+        if shp == a.shape:
+            shp = a.shape[:-1] + (a.shape[-1] + 1,) if a.shape else (2,)
+        b = g.array(shp, a.dtype, mk)
+        if k < len(ins):
+            ins[k] = b
+        else:
+            outs[k - len(ins)] = b
+    elif r < 0.8:  # one argument of another dtype
+        k = rng.randrange(len(arrays))
+        a = arrays[k]
+        b = g.array(a.shape, rng.choice([d for d in DTYPES if d != a.dtype]), mk)
+        if k < len(ins):
+            ins[k] = b
+        else:
+            outs[k - len(ins)] = b
+    elif r < 0.9 and attrs:  # one attribute changed
+        i = rng.randrange(len(attrs))
+        attrs[i] = rng.choice([-1, 0, 1, 2, 5, 1e9, -1e9, float("nan")])
+    else:  # an output aliasing an input
+        if outs and ins:
+            j = rng.randrange(len(outs))
+            same = [a for a in ins if a.shape == outs[j].shape and a.dtype == outs[j].dtype]
+            if same:
+                outs[j] = rng.choice(same)
+    return ins, outs, attrs
+
+
 def describe(s, ins, outs, attrs):
     def d(a):
         return f"{a.dtype}{list(a.shape)}" if isinstance(a, np.ndarray) else f"shape{list(a)}"
@@ -181,12 +276,16 @@ def main():
     rng = random.Random(args.seed)
     log = open(args.log, "w", buffering=1) if args.log else None
     schemas = [s for s in D.SCHEMAS]
+    corpus = build_corpus()
     g = Guarded()
     calls = errors = 0
     for i in range(args.calls):
         s = schemas[i % len(schemas)] if i < len(schemas) else rng.choice(schemas)
         try:
-            ins, outs, attrs = gen_call(rng, s, g)
+            if s.id in corpus and rng.random() < 0.6:
+                ins, outs, attrs = corpus_call(rng, s, rng.choice(corpus[s.id]), g)
+            else:
+                ins, outs, attrs = gen_call(rng, s, g)
         except MemoryError:
             g.free()
             continue
