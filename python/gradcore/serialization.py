@@ -100,8 +100,8 @@ def _open_temp(d, base):
     for _ in range(100):
         tmp = os.path.join(d, f".{base}.{_host()}.{os.getpid()}.{os.urandom(4).hex()}{_TMP_SUFFIX}")
         try:
-            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
-                                0o666)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+            return tmp, os.open(tmp, flags, 0o666)
         except FileExistsError:
             continue
     raise FileExistsError(f"gc.save: could not create a temporary file in {d}")
@@ -313,7 +313,8 @@ def _decode_array(n, payload, where):
     if not isinstance(shape, list) or not all(type(s) is int and 0 <= s < 2 ** 62 for s in shape):
         raise _Bad(f"{where}: bad shape {str(shape)[:60]}")
     if len(shape) > 8:
-        raise _Bad(f"{where}: shape {str(shape)[:60]} has {len(shape)} dims, at most 8 are supported")
+        raise _Bad(f"{where}: shape {str(shape)[:60]} has {len(shape)} dims, at most 8 are "
+                   "supported")
     if type(off) is not int or type(nb) is not int or off < 0 or nb < 0:
         raise _Bad(f"{where}: bad offset/nbytes")
     count = math.prod(shape)
