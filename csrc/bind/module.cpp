@@ -13,6 +13,7 @@
 #include "core/program.h"
 #include "core/registry.h"
 #include "core/rng.h"
+#include "core/threads.h"
 
 namespace py = pybind11;
 using py::detail::npy_api;
@@ -41,11 +42,32 @@ void storage_capsule_free(PyObject* cap) {
 }
 
 // A new C-contiguous numpy array over 64-byte aligned storage owned by the C++ core.
-PyObject* new_array(DType dt, int ndim, const int64_t* shape) {
+// `op` names the caller in the MemoryError raised when the storage cannot be had.
+PyObject* new_array(DType dt, int ndim, const int64_t* shape, const char* op) {
   auto& api = npy_api::get();
   size_t bytes = dtype_size(dt);
-  for (int i = 0; i < ndim; ++i) bytes *= size_t(shape[i]);
-  void* p = storage_alloc(bytes);
+  bool overflow = false;
+  std::string shp = "(";
+  for (int i = 0; i < ndim; ++i) {
+    shp += std::to_string(shape[i]) + (i + 1 < ndim ? ", " : ndim == 1 ? "," : "");
+    if (shape[i] < 0) { PyErr_Format(PyExc_ValueError, "%s: negative dimension %lld", op, (long long)shape[i]); return nullptr; }
+    if (shape[i] != 0 && bytes > SIZE_MAX / size_t(shape[i])) overflow = true;
+    else bytes *= size_t(shape[i]);
+  }
+  shp += ")";
+  for (int i = 0; i < ndim; ++i) if (shape[i] == 0) { overflow = false; bytes = 0; }
+  if (overflow || bytes > size_t(PTRDIFF_MAX)) {
+    PyErr_Format(PyExc_MemoryError, "%s: cannot allocate a %s tensor of shape %s: more than "
+                 "2^63 bytes", op, dtype_name(dt), shp.c_str());
+    return nullptr;
+  }
+  void* p = nullptr;
+  try { p = storage_alloc(bytes); }
+  catch (const std::bad_alloc&) {
+    PyErr_Format(PyExc_MemoryError, "%s: cannot allocate %zu bytes for a %s tensor of shape %s",
+                 op, bytes, dtype_name(dt), shp.c_str());
+    return nullptr;
+  }
   PyObject* cap = PyCapsule_New(p, kCapsuleName, storage_capsule_free);
   if (!cap) { storage_free(p, bytes); return nullptr; }
   PyCapsule_SetContext(cap, reinterpret_cast<void*>(bytes));
@@ -198,7 +220,8 @@ bool call_kernel(int id, Ins ins, Outs outs, Attrs attrs, int64_t big) {
     call(id, ins, outs, attrs);
   } catch (const type_error& e) { etype = PyExc_TypeError; msg = e.what(); }
   catch (const std::invalid_argument& e) { etype = PyExc_ValueError; msg = e.what(); }
-  catch (const std::bad_alloc&) { etype = PyExc_MemoryError; msg = kernels()[id].name + ": out of memory"; }
+  catch (const std::out_of_range& e) { etype = PyExc_IndexError; msg = e.what(); }
+  catch (const std::bad_alloc&) { etype = PyExc_MemoryError; msg = kernels()[id].name + ": out of memory (kernel scratch space)"; }
   catch (const std::exception& e) { etype = PyExc_RuntimeError; msg = e.what(); }
   if (ts) PyEval_RestoreThread(ts);
   if (etype) { PyErr_SetString(etype, msg.c_str()); return false; }
@@ -274,7 +297,7 @@ PyObject* run(PyObject*, PyObject* const* args, size_t nargsf, PyObject* kwnames
   int64_t big = 0;
   auto cleanup = [&]() { for (int i = 0; i < nout; ++i) Py_XDECREF(out_objs[i]); return nullptr; };
   for (int i = 0; i < nin; ++i) {
-    if (!to_buf(targs[i], &ins[i], kn, "input", i, false)) return nullptr;
+    if (!to_buf(targs[i], &ins[i], kn, "input", i, k.ins[i].inplace)) return nullptr;
     big = std::max(big, ins[i].numel());
   }
   for (int i = 0; i < nout; ++i) {
@@ -293,7 +316,7 @@ PyObject* run(PyObject*, PyObject* const* args, size_t nargsf, PyObject* kwnames
       DType dt;
       try { dt = out_dtype(k, i, Ins(ins, nin)); }
       catch (const std::exception& e) { PyErr_SetString(PyExc_TypeError, e.what()); return cleanup(); }
-      out_objs[i] = new_array(dt, nd, shape);
+      out_objs[i] = new_array(dt, nd, shape, kn);
       if (!out_objs[i]) return cleanup();
     } else {
       Py_INCREF(o); out_objs[i] = o;
@@ -343,7 +366,8 @@ PyProgram make_program(const py::list& calls, const py::sequence& inputs) {
       int i = 0;
       for (auto o : c[1 + side].cast<py::sequence>()) {
         Buf b;
-        if (!to_buf(o.ptr(), &b, kn, side ? "output" : "input", i++, side == 1)) throw py::error_already_set();
+        const bool w = side == 1 || (i < kernels()[rc.id].nin() && kernels()[rc.id].ins[i].inplace);
+        if (!to_buf(o.ptr(), &b, kn, side ? "output" : "input", i++, w)) throw py::error_already_set();
         (side ? rc.outs : rc.ins).push_back(b);
         p.keep.append(o);
       }
@@ -357,26 +381,16 @@ PyProgram make_program(const py::list& calls, const py::sequence& inputs) {
 
 py::object empty(const std::vector<int64_t>& shape, int dtype) {
   GC_CHECK(dtype >= 0 && dtype <= 3, "empty: bad dtype code " << dtype);
-  GC_CHECK(shape.size() <= size_t(kMaxDims), "empty: at most " << kMaxDims << " dims");
+  GC_CHECK(shape.size() <= size_t(kMaxDims), "empty: at most " << kMaxDims << " dims, got shape with " << shape.size());
   for (auto s : shape) GC_CHECK(s >= 0, "empty: negative dimension " << s);
-  PyObject* a = new_array(DType(dtype), int(shape.size()), shape.data());
+  PyObject* a = new_array(DType(dtype), int(shape.size()), shape.data(), "empty");
   if (!a) throw py::error_already_set();
   return py::reinterpret_steal<py::object>(a);
 }
 
-int num_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-void set_num_threads(int n) {
-  GC_CHECK(n >= 1, "set_num_threads: n must be >= 1, got " << n);
-#ifdef _OPENMP
-  omp_set_num_threads(n);
-#endif
-}
+// gradcore's own thread count (core/threads.h): OpenMP's global setting is never touched.
+int num_threads() { return configured_threads(); }
+void set_num_threads(int n) { set_threads(n); }
 
 py::dict config() {
   py::dict d;
@@ -409,6 +423,11 @@ py::dict config() {
   d["simd"] = flags;
   d["eigen_simd"] = Eigen::SimdInstructionSetsInUse();
   d["compiler"] = __VERSION__;
+#ifdef GC_SANITIZE
+  d["sanitize"] = GC_SANITIZE;
+#else
+  d["sanitize"] = py::none();
+#endif
   return d;
 }
 
@@ -420,7 +439,7 @@ py::list kernel_schemas() {
   py::list out;
   for (const auto& k : kernels()) {
     py::list ins, outs, attrs;
-    for (auto& a : k.ins) ins.append(py::make_tuple(a.name, std::string(ttext[int(a.type)]) + (a.variadic ? "..." : "")));
+    for (auto& a : k.ins) ins.append(py::make_tuple(a.name, std::string(ttext[int(a.type)]) + (a.variadic ? "..." : a.inplace ? "!" : "")));
     for (auto& a : k.outs) outs.append(py::make_tuple(a.name, ttext[int(a.type)]));
     for (auto& a : k.attrs)
       attrs.append(py::make_tuple(a.name, atext[int(a.type)], a.has_default ? py::object(py::float_(a.def)) : py::none()));
@@ -512,13 +531,20 @@ PYBIND11_MODULE(GC_MODULE, m) {
     return out;
   });
   m.def("empty", &empty, py::arg("shape"), py::arg("dtype"));
-  m.def("manual_seed", [](uint64_t s) { manual_seed(s); });
-  m.def("rng_get_state", []() { return std::make_pair(rng_state().seed, rng_state().offset); });
-  m.def("rng_set_state", [](uint64_t s, uint64_t o) { rng_state() = {s, o}; });
   m.def("get_num_threads", &num_threads);
   m.def("set_num_threads", &set_num_threads);
   m.def("storage_cached_bytes", &storage_cached_bytes);
   m.def("storage_empty_cache", &storage_empty_cache);
+  m.def("memory_stats", []() {
+    StorageStats s = storage_stats();
+    py::dict d;
+    d["allocated_bytes"] = s.allocated; d["peak_allocated_bytes"] = s.peak;
+    d["cached_bytes"] = s.cached; d["cache_limit_bytes"] = s.limit;
+    d["num_allocs"] = s.n_alloc; d["num_cache_hits"] = s.n_cache_hits;
+    return d;
+  });
+  m.def("set_cache_limit", [](size_t n) { storage_set_cache_limit(n); });
+  m.def("reset_peak_memory_stats", &storage_reset_peak);
   m.def("config", &config);
   m.def("cpu_level", &cpu_level);
 }

@@ -1,4 +1,7 @@
 #include "core/alloc.h"
+#include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -9,11 +12,32 @@ namespace gc {
 
 namespace {
 constexpr size_t kAlign = 64;
-constexpr size_t kCacheMin = 32 * 1024;          // smaller blocks: malloc's own bins are fine
-constexpr size_t kCacheMax = size_t(2) << 30;    // never hold more than 2 GiB of free blocks
+constexpr size_t kCacheMin = 32 * 1024;   // smaller blocks: malloc's own bins are fine
+constexpr size_t kMmapMin = 256 * 1024;   // mapped directly, so freeing returns the pages
 std::mutex mu;
 std::map<size_t, std::vector<void*>> free_blocks;  // rounded size -> blocks
-size_t cached = 0;
+size_t cached = 0, allocated = 0, peak = 0, n_alloc = 0, n_hits = 0;
+
+size_t phys_bytes() {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? size_t(pages) * size_t(page) : size_t(1) << 40;
+}
+size_t default_limit() {
+  if (const char* e = std::getenv("GRADCORE_CACHE_LIMIT")) {
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(e, &end, 10);
+    if (end != e) {
+      if (*end == 'K' || *end == 'k') v <<= 10;
+      else if (*end == 'M' || *end == 'm') v <<= 20;
+      else if (*end == 'G' || *end == 'g') v <<= 30;
+      return size_t(v);
+    }
+  }
+  size_t p = phys_bytes() / 16, g = size_t(1) << 30;
+  return p < g ? p : g;
+}
+size_t limit = default_limit();
+const size_t max_bytes = phys_bytes();
 
 size_t round_size(size_t bytes) {
   if (bytes < kCacheMin) return (bytes + kAlign - 1) / kAlign * kAlign;
@@ -21,38 +45,84 @@ size_t round_size(size_t bytes) {
   size_t p = 1; while (p < bytes) p <<= 1;
   size_t q = p / 8; return (bytes + q - 1) / q * q;
 }
+
+void* sys_alloc(size_t n) {
+  if (n >= kMmapMin) {
+    void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? nullptr : p;
+  }
+  return std::aligned_alloc(kAlign, n);
+}
+void sys_free(void* p, size_t n) {
+  if (n >= kMmapMin) munmap(p, n);
+  else std::free(p);
+}
+void shrink_to(size_t target) {  // mu held
+  for (auto it = free_blocks.begin(); cached > target && it != free_blocks.end();) {
+    auto& v = it->second;
+    while (cached > target && !v.empty()) { sys_free(v.back(), it->first); v.pop_back(); cached -= it->first; }
+    it = v.empty() ? free_blocks.erase(it) : std::next(it);
+  }
+}
 }  // namespace
 
 void* storage_alloc(size_t bytes) {
+  if (bytes > max_bytes) throw std::bad_alloc();  // more than the machine has
   size_t n = round_size(bytes == 0 ? kAlign : bytes);
-  if (n >= kCacheMin) {
+  {
     std::lock_guard<std::mutex> lock(mu);
-    auto it = free_blocks.find(n);
-    if (it != free_blocks.end() && !it->second.empty()) {
-      void* p = it->second.back(); it->second.pop_back(); cached -= n; return p;
+    ++n_alloc;
+    if (n >= kCacheMin) {
+      auto it = free_blocks.find(n);
+      if (it != free_blocks.end() && !it->second.empty()) {
+        void* p = it->second.back(); it->second.pop_back(); cached -= n; ++n_hits;
+        allocated += n; if (allocated > peak) peak = allocated;
+        return p;
+      }
     }
   }
-  void* p = std::aligned_alloc(kAlign, n);
-  if (!p) throw std::bad_alloc();
+  void* p = sys_alloc(n);
+  if (!p) {  // the cache may hold what the system lacks: give it back and retry once
+    storage_empty_cache();
+    p = sys_alloc(n);
+    if (!p) throw std::bad_alloc();
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  allocated += n; if (allocated > peak) peak = allocated;
   return p;
 }
 
 void storage_free(void* p, size_t bytes) {
   if (!p) return;
   size_t n = round_size(bytes == 0 ? kAlign : bytes);
-  if (n >= kCacheMin) {
+  {
     std::lock_guard<std::mutex> lock(mu);
-    if (cached + n <= kCacheMax) { free_blocks[n].push_back(p); cached += n; return; }
+    allocated -= n;
+    if (n >= kCacheMin && cached + n <= limit) { free_blocks[n].push_back(p); cached += n; return; }
   }
-  std::free(p);
+  sys_free(p, n);
 }
 
 size_t storage_cached_bytes() { std::lock_guard<std::mutex> lock(mu); return cached; }
 
 void storage_empty_cache() {
-  std::lock_guard<std::mutex> lock(mu);
-  for (auto& [n, v] : free_blocks) for (void* p : v) std::free(p);
-  free_blocks.clear(); cached = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    shrink_to(0);
+    free_blocks.clear();
+  }
+  malloc_trim(0);
 }
+
+StorageStats storage_stats() {
+  std::lock_guard<std::mutex> lock(mu);
+  return {allocated, peak, cached, limit, n_alloc, n_hits};
+}
+void storage_set_cache_limit(size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu);
+  limit = bytes;
+  shrink_to(limit);
+}
+void storage_reset_peak() { std::lock_guard<std::mutex> lock(mu); peak = allocated; }
 
 }  // namespace gc

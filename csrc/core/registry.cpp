@@ -76,7 +76,8 @@ void parse_schema(KernelDef& k) {
         k.attrs.push_back(a);
       } else {
         TensorArg t{"", tensor_type(p, type)};
-        t.variadic = k.variadic = p.eat("...");
+        t.inplace = p.eat("!");
+        t.variadic = k.variadic = !t.inplace && p.eat("...");
         t.name = p.word();
         k.ins.push_back(t);
       }
@@ -171,7 +172,31 @@ int register_kernel(const char* schema, KernelFn fn, FlopsFn flops) {
   return index()[table().back().name] = int(table().size()) - 1;
 }
 
+int mark_noalias(const char* name) {
+  auto it = index().find(name);
+  if (it == index().end()) {
+    if (registry_error().empty()) registry_error() = std::string("GC_NOALIAS: no kernel named ") + name;
+    return -1;
+  }
+  table()[it->second].noalias = true;
+  return it->second;
+}
+
 const std::vector<KernelDef>& kernels() { return table(); }
+
+namespace {
+// Byte ranges of two buffers: 0 disjoint, 1 the same buffer (pointer, dtype, shape), 2 a
+// partial overlap. Empty buffers overlap nothing.
+int overlap(const Buf& a, const Buf& b) {
+  const size_t na = size_t(a.numel()) * dtype_size(a.dtype), nb = size_t(b.numel()) * dtype_size(b.dtype);
+  if (na == 0 || nb == 0) return 0;
+  const char *pa = static_cast<const char*>(a.data), *pb = static_cast<const char*>(b.data);
+  if (pa + na <= pb || pb + nb <= pa) return 0;
+  bool same = pa == pb && a.dtype == b.dtype && a.ndim == b.ndim;
+  for (int i = 0; same && i < a.ndim; ++i) same = a.shape[i] == b.shape[i];
+  return same ? 1 : 2;
+}
+}  // namespace
 
 int kernel_id(const std::string& name) {
   auto it = index().find(name);
@@ -206,6 +231,21 @@ void check_call(int id, Ins ins, Outs outs, Attrs attrs) {
   for (int j = 0; j < int(ins.size()); ++j)
     check_tensor(k, k.ins[std::min(j, k.nin() - 1)], ins[j], "input", t_var, a_var);
   for (int j = 0; j < k.nout(); ++j) check_tensor(k, k.outs[j], outs[j], "output", t_var, a_var);
+  // Memory: an output may be an input's very buffer (in place) unless the kernel is noalias;
+  // partial overlaps and outputs sharing memory would give wrong values.
+  for (int j = 0; j < k.nout(); ++j) {
+    for (int i = 0; i < int(ins.size()); ++i) {
+      const int o = overlap(outs[j], ins[i]);
+      GC_CHECK(o == 0 || (o == 1 && !k.noalias),
+               k.name << ": output '" << k.outs[j].name << "' " << outs[j].shape_str()
+                      << (o == 1 ? " is the buffer of" : " overlaps") << " input '"
+                      << k.ins[std::min(i, k.nin() - 1)].name << "' " << ins[i].shape_str()
+                      << (o == 1 ? "; this kernel cannot run in place" : ""));
+    }
+    for (int i = 0; i < j; ++i)
+      GC_CHECK(overlap(outs[j], outs[i]) == 0, k.name << ": outputs '" << k.outs[i].name << "' and '"
+               << k.outs[j].name << "' share memory");
+  }
   // Attributes: at least the required ones; at most the declared ones unless a list ends them.
   const int na = int(k.attrs.size());
   GC_CHECK(int(attrs.size()) >= k.n_required, k.name << ": missing attribute '"

@@ -9,6 +9,8 @@
 //                  A  any-dtype variable            float  any float, not tied
 //                  any  anything                    f32 f64 i64 bool  that dtype
 //                  `<type>... name`: a variadic in-place list (ins only, last), read and written
+//                  `<type>! name`: an input the kernel reads and writes in place (a generator
+//                  state it advances); the caller must pass a writable array
 //   attributes:    int name | float name | int[] name | float[] name, optional `=default`
 //                  (a list attribute is variable-length and comes last; attrs are doubles)
 //   outputs:       a T/A output gets that variable's dtype, a concrete type is allocated as
@@ -26,7 +28,7 @@ using FlopsFn = double (*)(Ins, Outs, Attrs);
 
 enum class TType : int8_t { T, A, Float, Any, F32, F64, I64, Bool };
 enum class AType : int8_t { Int, Float, IntList, FloatList };
-struct TensorArg { std::string name; TType type; bool variadic = false; };
+struct TensorArg { std::string name; TType type; bool variadic = false; bool inplace = false; };
 struct AttrArg { std::string name; AType type; bool has_default = false; double def = 0; };
 
 struct KernelDef {
@@ -43,11 +45,16 @@ struct KernelDef {
   std::vector<int8_t> out_from;  // per output: >= 0 the input whose dtype it takes,
                                  // -1 - code a concrete DType, kNoRule none
   static constexpr int8_t kNoRule = -100;
+  bool noalias = false;      // no output may share memory with an input (GC_NOALIAS)
   int nin() const { return int(ins.size()); }
   int nout() const { return int(outs.size()); }
 };
 
 int register_kernel(const char* schema, KernelFn fn, FlopsFn flops = nullptr);
+// Declare that kernel `name` cannot run in place: gc::call then rejects an output that is the
+// very buffer of an input. (Partial overlaps are rejected for every kernel, and outputs never
+// overlap each other.)
+int mark_noalias(const char* name);
 const std::vector<KernelDef>& kernels();
 std::string& registry_error();  // the first malformed schema, if any (raised at import)
 int kernel_id(const std::string& name);  // throws if unknown
@@ -86,5 +93,8 @@ inline double attr(Attrs a, size_t i, const char* op) {
 // GC_KERNEL("relu(T x) -> T y", relu[, flops]) registers at load time of the extension.
 #define GC_KERNEL(schema, ...) \
   static const int GC_CONCAT(gc_kernel_reg_, __LINE__) = ::gc::register_kernel(schema, __VA_ARGS__)
+// GC_NOALIAS("log_softmax") after the kernel's GC_KERNEL in the same file.
+#define GC_NOALIAS(name) \
+  static const int GC_CONCAT(gc_noalias_, __LINE__) = ::gc::mark_noalias(name)
 
 }  // namespace gc

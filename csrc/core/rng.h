@@ -1,14 +1,17 @@
-// One global counter-based generator: element i of a draw is a pure function of
-// (seed, offset + i), so results do not depend on the number of threads or the chunking.
+// Counter-based random numbers: element i of a draw is a pure function of (seed, offset + i),
+// so results do not depend on the number of threads or the chunking. There is no global state
+// in C++: every random kernel takes its generator's state as an in-place int64 input
+// `gen = (seed, offset)` (the bits of two uint64) and advances the offset by the number of
+// counters it used, so a recorded step replays with fresh draws and two gc.Generator objects
+// in two threads never share anything.
 #pragma once
 #include <cstdint>
+#include "core/view.h"
 
 namespace gc {
-struct RngState { uint64_t seed; uint64_t offset; };
-RngState& rng_state();
-void manual_seed(uint64_t seed);
-// Reserve n counters and return the first: the caller fills element i from counter base + i.
-uint64_t rng_reserve(uint64_t n);
+// Reserve n counters of generator state `gen` (int64 (2,)): returns (seed, first counter).
+struct Draw { uint64_t seed, base; };
+Draw rng_reserve(const char* op, const Buf& gen, uint64_t n);
 
 inline uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;

@@ -31,11 +31,12 @@ GC_UNARY_BWD(gelu_tanh_backward, [&] {
 //                                       dx = g if beta*x > threshold else g * sigmoid(beta x)
 GC_UNARY_P(softplus, "float beta, float threshold", x * T(p0) > T(p1) ? x : std::log1p(std::exp(x * T(p0))) / T(p0));
 GC_UNARY_BWD_P(softplus_backward, "float beta, float threshold", s * T(p0) > T(p1) ? g : g / (T(1) + std::exp(-s * T(p0))));
-// clamp (p0 = min, p1 = max; NaN bounds mean "none"): y = min(max(x, min), max) (so with
-// min > max every element is max, as torch)             dx = g * [min <= x <= max]
-GC_UNARY_P(clamp, "float min, float max", x != x ? x : (p1 == p1 && (x > T(p1) || (p0 == p0 && T(p0) > T(p1)))) ? T(p1)
-                            : (p0 == p0 && x < T(p0)) ? T(p0) : x);
-GC_UNARY_BWD_P(clamp_backward, "float min, float max", ((p0 != p0 || s >= T(p0)) && (p1 != p1 || s <= T(p1))) ? g : T(0));
+// clamp (p0 = min, p1 = max; an absent bound is ±inf): y = min(max(x, min), max) (so with
+// min > max every element is max, as torch); a NaN x or a NaN bound gives NaN (as torch)
+//                                                       dx = g * [min <= x <= max] (0 for NaN)
+GC_UNARY_P(clamp, "float min, float max", (x != x || p0 != p0 || p1 != p1) ? x + T(p0) + T(p1)
+                            : (x > T(p1) || T(p0) > T(p1)) ? T(p1) : x < T(p0) ? T(p0) : x);
+GC_UNARY_BWD_P(clamp_backward, "float min, float max", (s >= T(p0) && s <= T(p1)) ? g : T(0));
 
 }  // namespace
 }  // namespace gc

@@ -8,6 +8,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "core/threads.h"
 #include "core/view.h"
 
 namespace gc {
@@ -83,7 +84,7 @@ void bmap(const char* op, const Buf& out, F f, const BufFor<TI>&... ins) {
         contig_loop(o, lo, hi, f, static_cast<const TI*>(ptrs[I])...);
       };
       if (n < kParallelMin) { span(Seq{}, 0, n); return; }
-#pragma omp parallel
+#pragma omp parallel num_threads(::gc::threads())
       {
         auto [lo, hi] = thread_range(n);
         span(Seq{}, lo, hi);
@@ -91,7 +92,7 @@ void bmap(const char* op, const Buf& out, F f, const BufFor<TI>&... ins) {
     } else {
       int64_t zero[K] = {};
       if (n < kParallelMin) { for (int64_t i = 0; i < n; ++i) o[i] = at(Seq{}, i, zero); return; }
-#pragma omp parallel for
+#pragma omp parallel for num_threads(::gc::threads())
       for (int64_t i = 0; i < n; ++i) o[i] = at(Seq{}, i, zero);
     }
     return;
@@ -123,7 +124,7 @@ void bmap(const char* op, const Buf& out, F f, const BufFor<TI>&... ins) {
   const int64_t inner = shape[m - 1], outer = n / inner;
   int64_t istep[K];
   for (int k = 0; k < K; ++k) istep[k] = st[k][m - 1];
-#pragma omp parallel for if (n >= kParallelMin)
+#pragma omp parallel for if (n >= kParallelMin) num_threads(::gc::threads())
   for (int64_t r = 0; r < outer; ++r) {
     int64_t off[K] = {}, rem = r;
     for (int j = m - 2; j >= 0; --j) {

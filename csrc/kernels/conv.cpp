@@ -24,6 +24,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/broadcast.h"
 #include "kernels/conv.h"
@@ -90,7 +91,7 @@ void check_bias(const char* op, const Buf& b, int64_t O) {
 
 int max_threads() {
 #ifdef _OPENMP
-  return omp_get_max_threads();
+  return ::gc::threads();
 #else
   return 1;
 #endif
@@ -131,7 +132,7 @@ void conv_forward(const Geo& g, const T* x, const T* w, const T* b, T* y) {
   const int64_t rows = g.tile_rows(), ntiles = (g.Ho + rows - 1) / rows, items = g.N * g.G * ntiles;
   const bool outer = outer_parallel(items, g.macs());
   std::atomic<bool> fail{false};
-#pragma omp parallel if (outer)
+#pragma omp parallel if (outer) num_threads(::gc::threads())
   {
     T* col = pw ? nullptr : thread_scratch<T>(0, std::max<int64_t>(g.K * rows * g.Wo, 1));
     if (!pw && !col) fail = true;
@@ -183,7 +184,7 @@ void conv_backward_input(const Geo& g, const T* gy, const T* w, T* dx) {
   const bool pw = g.pointwise(), outer = outer_parallel(g.N * g.G, g.macs());
   const int64_t rows = g.tile_rows(), ntiles = (g.Ho + rows - 1) / rows, items = g.N * g.G;
   std::atomic<bool> fail{false};
-#pragma omp parallel if (outer)
+#pragma omp parallel if (outer) num_threads(::gc::threads())
   {
     T* dcol = pw ? nullptr : thread_scratch<T>(1, std::max<int64_t>(g.K * rows * g.Wo, 1));
     if (!pw && !dcol) fail = true;
@@ -223,7 +224,7 @@ void conv2d_backward_input(Ins in, Outs out, Attrs at) {
     if (in.size() == 3) {
       const T* b = in[2].ptr<T>();
       const int64_t HW = g.H * g.W;
-#pragma omp parallel for if (g.N * g.C * HW >= kParallelMin)
+#pragma omp parallel for if (g.N * g.C * HW >= kParallelMin) num_threads(::gc::threads())
       for (int64_t nc = 0; nc < g.N * g.C; ++nc)
         for (int64_t j = 0; j < HW; ++j) d[nc * HW + j] += b[nc % g.C];
     }
@@ -305,7 +306,7 @@ void conv_backward_weight(const Geo& g, const T* gy, const T* x, T* dw, T* db) {
   // Threads sum their items into private accumulators, then add those up.
   std::vector<T*> accs(max_threads(), nullptr);
   std::atomic<bool> fail{false};
-#pragma omp parallel
+#pragma omp parallel num_threads(::gc::threads())
   {
     const int t = thread_id(), nt = team_size();
     T* col = thread_scratch<T>(0, ncol);

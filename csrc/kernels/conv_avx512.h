@@ -19,6 +19,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "core/threads.h"
 #include "kernels/conv.h"
 #include "kernels/scratch.h"
 #include "kernels/sgemm_avx512.h"
@@ -102,7 +103,7 @@ inline bool implicit_forward(const Geo& g, const float* x, const float* w, const
     for (int64_t k0 = 0; k0 < K; k0 += kcb)
       sgemm::pack_a(w + gi * g.Og * K + k0, K, false, g.Og, std::min(kcb, K - k0), a + (gi * K + k0) * mrows);
 #ifdef _OPENMP
-  const int nt = omp_get_max_threads();
+  const int nt = ::gc::threads();
 #else
   const int nt = 1;
 #endif
@@ -110,7 +111,7 @@ inline bool implicit_forward(const Geo& g, const float* x, const float* w, const
   const int64_t nblk = (P + nc - 1) / nc, items = g.G * nblk;
   const bool outer = outer_ok && nt > 1 && items >= 2 && g.macs() >= kConvParallelMin;
   std::atomic<bool> fail{false};
-#pragma omp parallel if (outer)
+#pragma omp parallel if (outer) num_threads(::gc::threads())
   {
     float* bb = thread_scratch<float>(1, size_t(kcb * nc));
     float* ct = thread_scratch<float>(2, size_t(mrows * nc));
@@ -268,7 +269,7 @@ inline bool direct_forward(const Geo& g, const float* x, const float* w, const f
       xm[q][ch] = __mmask16(lane_mask(-off - j0, g.W - off - j0) & 0xFFFFu);
     }
   }
-#pragma omp parallel for schedule(static) if (g.macs() >= kConvParallelMin && items > 1)
+#pragma omp parallel for schedule(static) if (g.macs() >= kConvParallelMin && items > 1) num_threads(::gc::threads())
   for (int64_t it = 0; it < items; ++it) {
     const int64_t n = it / (g.G * g.Ho), gi = it / g.Ho % g.G, i = it % g.Ho;
     const float* xg = x + (n * g.C + gi * g.Cg) * HW;

@@ -2,6 +2,7 @@
 // functions, casts and fills. Backward kernels sit next to their forward and OVERWRITE their
 // output; the engine sums gradients back to each input's shape and accumulates fan-out.
 #include <cmath>
+#include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/elementwise.h"
 
@@ -10,9 +11,10 @@ namespace {
 
 // ---- arithmetic -------------------------------------------------------------------------
 // add/sub: da = g, db = ±g         mul: da = g*b         div: da = g/b, db = -g*a/b^2
-GC_BINARY(add, a + b);
-GC_BINARY(sub, a - b);
-GC_BINARY(mul, a * b);
+// add/sub/mul/maximum/minimum also take int64 (torch's integer arithmetic; wraps on overflow)
+GC_BINARY_NUM(add, a + b, T(U(a) + U(b)));
+GC_BINARY_NUM(sub, a - b, T(U(a) - U(b)));
+GC_BINARY_NUM(mul, a * b, T(U(a) * U(b)));
 GC_BINARY(div, a / b);
 GC_TERNARY(div_backward_b, -g * a / (b * b));
 // pow: da = g*b*a^(b-1); db = g*a^b*log(a), defined as 0 where a == 0 and b >= 0 (as torch)
@@ -20,8 +22,8 @@ GC_BINARY(pow, std::pow(a, b));
 GC_TERNARY(pow_backward_a, b == T(0) ? T(0) : g * b * std::pow(a, b - T(1)));
 GC_TERNARY(pow_backward_b, (a == T(0) && b >= T(0)) ? T(0) : g * std::pow(a, b) * std::log(a));
 // maximum/minimum: the gradient goes to the larger (smaller) input, split evenly on ties.
-GC_BINARY(maximum, (a != a || b != b) ? a + b : (a > b ? a : b));
-GC_BINARY(minimum, (a != a || b != b) ? a + b : (a < b ? a : b));
+GC_BINARY_NUM(maximum, (a != a || b != b) ? a + b : (a > b ? a : b), a > b ? a : b);
+GC_BINARY_NUM(minimum, (a != a || b != b) ? a + b : (a < b ? a : b), a < b ? a : b);
 GC_TERNARY(maximum_backward_a, a > b ? g : (a == b ? g / T(2) : T(0)));
 GC_TERNARY(minimum_backward_a, a < b ? g : (a == b ? g / T(2) : T(0)));
 
@@ -76,7 +78,7 @@ GC_UNARY_VEC(log, X.log());
 GC_UNARY(sqrt, std::sqrt(x));
 GC_UNARY_BWD(sqrt_backward, g / (T(2) * s));
 GC_UNARY(abs, std::abs(x));
-GC_UNARY_BWD(abs_backward, s > T(0) ? g : (s < T(0) ? -g : s == T(0) ? T(0) : s));
+GC_UNARY_BWD(abs_backward, s > T(0) ? g : (s < T(0) ? -g : T(0)));  // sign(NaN) = 0, as torch's sgn
 // sin: dx = g*cos(x)     cos: dx = -g*sin(x)
 GC_UNARY_VEC(sin, X.sin());
 GC_UNARY_BWD(sin_backward, g * std::cos(s));
@@ -105,7 +107,7 @@ void fill(Ins, Outs out, Attrs at) {
   double v = attr(at, 0, "fill");
   any_dispatch(out[0].dtype, [&]<class T>() {
     T* p = out[0].ptr<T>(); int64_t n = out[0].numel(); T tv = static_cast<T>(v);
-#pragma omp parallel for simd if (n >= kParallelMin)
+#pragma omp parallel for simd if (n >= kParallelMin) num_threads(::gc::threads())
     for (int64_t i = 0; i < n; ++i) p[i] = tv;
   });
 }
@@ -115,7 +117,7 @@ void accumulate(Ins in, Outs out, Attrs) {
   check_same_shape("accumulate", in[0], out[0]); check_same_dtype("accumulate", in[0], out[0]);
   float_dispatch(in[0].dtype, "accumulate", [&]<class T>() {
     const T* x = in[0].ptr<T>(); T* y = out[0].ptr<T>(); int64_t n = out[0].numel();
-#pragma omp parallel for simd if (n >= kParallelMin)
+#pragma omp parallel for simd if (n >= kParallelMin) num_threads(::gc::threads())
     for (int64_t i = 0; i < n; ++i) y[i] += x[i];
   });
 }

@@ -3,6 +3,7 @@
 // attribute declarations ("float alpha, float beta"); p0, p1 are the first two attributes.
 #pragma once
 #include <cmath>
+#include "core/threads.h"
 #include "core/registry.h"
 #include <Eigen/Core>
 #include "kernels/broadcast.h"
@@ -16,6 +17,26 @@ namespace gc {
       bmap<T, T, T>(#NAME, out[0], [](T a, T b) -> T { return __VA_ARGS__; }, in[0], in[1]); });  \
   }                                                                                        \
   GC_KERNEL(#NAME "(T a, T b) -> T y", NAME)
+// Binary op on float32, float64 and int64 (bool is cast to int64 by the caller): out =
+// FEXPR(a, b) for floats, IEXPR(a, b) for int64 (written to wrap on overflow, never UB).
+template <class F> inline void num_dispatch(DType d, const char* op, F&& f) {
+  if (d == DType::f32) f.template operator()<float>();
+  else if (d == DType::f64) f.template operator()<double>();
+  else if (d == DType::i64) f.template operator()<int64_t>();
+  else throw type_error(std::string(op) + ": expected a float32, float64 or int64 tensor, got " + dtype_name(d));
+}
+#define GC_BINARY_NUM(NAME, FEXPR, IEXPR)                                                  \
+  void NAME(Ins in, Outs out, Attrs) {                                                     \
+    check_same_dtype(#NAME, in[0], in[1]); check_same_dtype(#NAME, in[0], out[0]);         \
+    num_dispatch(in[0].dtype, #NAME, [&]<class T>() {                                      \
+      if constexpr (std::is_same_v<T, int64_t>) {                                          \
+        bmap<T, T, T>(#NAME, out[0], [](T a, T b) -> T {                                   \
+          using U = uint64_t; (void)sizeof(U); return IEXPR; }, in[0], in[1]);             \
+      } else {                                                                             \
+        bmap<T, T, T>(#NAME, out[0], [](T a, T b) -> T { return FEXPR; }, in[0], in[1]);   \
+      } });                                                                                \
+  }                                                                                        \
+  GC_KERNEL(#NAME "(A a, A b) -> A y", NAME)
 // Ternary float op: out = EXPR(g, a, b) (backward rules of binary ops).
 #define GC_TERNARY(NAME, ...)                                                             \
   void NAME(Ins in, Outs out, Attrs) {                                                     \
@@ -72,7 +93,7 @@ template <class T, class F> void unary_vec(const T* x, T* y, int64_t n, F f) {
     }
   };
   if (n < kParallelMinHeavy) { span(0, n); return; }
-#pragma omp parallel
+#pragma omp parallel num_threads(::gc::threads())
   {
     auto [lo, hi] = thread_range(n);
     span(lo, hi);

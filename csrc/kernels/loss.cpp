@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 #include <Eigen/Core>
+#include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/broadcast.h"
 #include "kernels/elementwise.h"
@@ -60,6 +61,13 @@ void check_targets(const char* op, const Buf& t, int64_t C, int64_t ignore) {
       os << op << ": target " << tp[i] << " is out of bounds for " << C << " classes";
       throw std::out_of_range(os.str());
     }
+}
+
+// An argument's element count must be what the op's shape contract says (never read or
+// written past a buffer's end).
+void need_numel(const char* op, const char* what, const Buf& b, int64_t n) {
+  GC_CHECK(b.numel() == n, op << ": " << what << " " << b.shape_str() << " must have " << n
+                              << " element" << (n == 1 ? "" : "s"));
 }
 
 // Sum of per-sample losses (serial, double) -> loss; wsum = sum of target weights (mean's divisor).
@@ -115,7 +123,8 @@ void cross_entropy(Ins in, Outs out, Attrs at) {
   GC_CHECK(L.C > 0 || n == 0, op << ": input " << x.shape_str() << " has no classes");
   check_targets(op, t, L.C, ignore);
   const bool hw = has_weight(op, w, x, L.C);
-  GC_CHECK(out[0].numel() == n && out[1].numel() == 2 * n, op << ": bad output size");
+  need_numel(op, "output 'elem'", out[0], n); need_numel(op, "output 'stats'", out[1], 2 * n);
+  need_numel(op, "output 'loss'", out[2], 1); need_numel(op, "output 'wsum'", out[3], 1);
   float_dispatch(x.dtype, op, [&]<class T>() {
     check_same_dtype(op, x, out[0]);
     const T* xp = x.ptr<T>(); const int64_t* tp = t.ptr<int64_t>();
@@ -124,7 +133,7 @@ void cross_entropy(Ins in, Outs out, Attrs at) {
     const int64_t C = L.C, S = L.S;
     double W = double(C);
     if (hw) { W = 0; for (int64_t c = 0; c < C; ++c) W += double(wp[c]); }
-#pragma omp parallel for if (n * C >= kParallelMin)
+#pragma omp parallel for if (n * C >= kParallelMin) num_threads(::gc::threads())
     for (int64_t i = 0; i < n; ++i) {
       const T* xr = xp + (i / S) * C * S + i % S;  // x[n, :, s], stride S
       RowStats<T> r = row_stats(xr, C, S, wp, eps != 0);
@@ -141,6 +150,7 @@ void cross_entropy(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("cross_entropy(T x, i64 target, T weight, *, int ignore_index, float label_smoothing, int reduction) -> (T elem, T stats, T loss, T wsum)", cross_entropy);
+GC_NOALIAS("cross_entropy");
 
 // ins: g (elem's shape for 'none', else ()), x, target, weight, stats, wsum   out: dx (x's shape)
 void cross_entropy_backward(Ins in, Outs out, Attrs at) {
@@ -151,7 +161,9 @@ void cross_entropy_backward(Ins in, Outs out, Attrs at) {
   const double eps = attr(at, 1, op);
   const int red = int(attr(at, 2, op));
   const bool hw = has_weight(op, w, x, L.C);
+  check_targets(op, t, L.C, ignore);
   GC_CHECK(g.numel() == (red == kNone ? n : 1), op << ": gradient " << g.shape_str() << " does not fit");
+  need_numel(op, "input 'stats'", st, 2 * n); need_numel(op, "input 'wsum'", ws, 1);
   check_same_shape(op, x, out[0]);
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T *xp = x.ptr<T>(), *gp = g.ptr<T>(), *sp = st.ptr<T>();
@@ -163,7 +175,7 @@ void cross_entropy_backward(Ins in, Outs out, Attrs at) {
     if (hw) { W = 0; for (int64_t c = 0; c < C; ++c) W += double(wp[c]); }
     const double scale = red == kMean ? 1.0 / double(ws.ptr<T>()[0]) : 1.0;
     const double b = eps / double(C);
-#pragma omp parallel for if (n * C >= kParallelMin)
+#pragma omp parallel for if (n * C >= kParallelMin) num_threads(::gc::threads())
     for (int64_t i = 0; i < n; ++i) {
       const int64_t off = (i / S) * C * S + i % S;
       const T* xr = xp + off; T* dr = dp + off;
@@ -186,6 +198,7 @@ void cross_entropy_backward(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("cross_entropy_backward(T g, T x, i64 target, T weight, T stats, T wsum, *, int ignore_index, float label_smoothing, int reduction) -> T dx", cross_entropy_backward);
+GC_NOALIAS("cross_entropy_backward");
 
 // ---- cross_entropy (class probabilities) ---------------------------------------------------
 // q = (1-eps) y + eps/C;  elem = sum_c w_c q_c (lse - x_c);  mean divides by N*S (as torch)
@@ -200,10 +213,12 @@ void cross_entropy_soft(Ins in, Outs out, Attrs at) {
   const int red = int(attr(at, 1, op));
   const bool hw = has_weight(op, w, x, L.C);
   const int64_t n = L.N * L.S, C = L.C, S = L.S;
+  need_numel(op, "output 'elem'", out[0], n); need_numel(op, "output 'lse'", out[1], n);
+  need_numel(op, "output 'loss'", out[2], 1); need_numel(op, "output 'wsum'", out[3], 1);
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T *xp = x.ptr<T>(), *yp = y.ptr<T>(), *wp = hw ? w.ptr<T>() : nullptr;
     T *ep = out[0].ptr<T>(), *lp = out[1].ptr<T>();
-#pragma omp parallel for if (n * C >= kParallelMin)
+#pragma omp parallel for if (n * C >= kParallelMin) num_threads(::gc::threads())
     for (int64_t i = 0; i < n; ++i) {
       const int64_t off = (i / S) * C * S + i % S;
       double m = -INFINITY, se = 0;
@@ -220,6 +235,7 @@ void cross_entropy_soft(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("cross_entropy_soft(T x, T y, T weight, *, float label_smoothing, int reduction) -> (T elem, T lse, T loss, T wsum)", cross_entropy_soft);
+GC_NOALIAS("cross_entropy_soft");
 
 // ins: g, x, y, weight, lse, wsum   out: dx   attrs: eps, reduction
 void cross_entropy_soft_backward(Ins in, Outs out, Attrs at) {
@@ -230,13 +246,15 @@ void cross_entropy_soft_backward(Ins in, Outs out, Attrs at) {
   const int red = int(attr(at, 1, op));
   const bool hw = has_weight(op, w, x, L.C);
   const int64_t n = L.N * L.S, C = L.C, S = L.S;
+  GC_CHECK(g.numel() == (red == kNone ? n : 1), op << ": gradient " << g.shape_str() << " does not fit");
+  need_numel(op, "input 'lse'", lse, n); need_numel(op, "input 'wsum'", ws, 1);
   check_same_shape(op, x, out[0]);
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T *xp = x.ptr<T>(), *yp = y.ptr<T>(), *gp = g.ptr<T>(), *lp = lse.ptr<T>();
     const T* wp = hw ? w.ptr<T>() : nullptr;
     T* dp = out[0].ptr<T>();
     const double scale = red == kMean ? 1.0 / double(ws.ptr<T>()[0]) : 1.0;
-#pragma omp parallel for if (n * C >= kParallelMin)
+#pragma omp parallel for if (n * C >= kParallelMin) num_threads(::gc::threads())
     for (int64_t i = 0; i < n; ++i) {
       const int64_t off = (i / S) * C * S + i % S;
       double gs = double(gp[red == kNone ? i : 0]) * scale, wq = 0;
@@ -251,6 +269,7 @@ void cross_entropy_soft_backward(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("cross_entropy_soft_backward(T g, T x, T y, T weight, T lse, T wsum, *, float label_smoothing, int reduction) -> T dx", cross_entropy_soft_backward);
+GC_NOALIAS("cross_entropy_soft_backward");
 
 // ---- nll_loss --------------------------------------------------------------------------
 // elem = -w_t x_t (0 where t == ignore); mean = sum elem / sum w_t;  dx_t = -g' w_t, 0 elsewhere
@@ -264,6 +283,8 @@ void nll_loss(Ins in, Outs out, Attrs at) {
   const int red = int(attr(at, 1, op));
   check_targets(op, t, L.C, ignore);
   const bool hw = has_weight(op, w, x, L.C);
+  need_numel(op, "output 'elem'", out[0], n);
+  need_numel(op, "output 'loss'", out[1], 1); need_numel(op, "output 'wsum'", out[2], 1);
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T *xp = x.ptr<T>(), *wp = hw ? w.ptr<T>() : nullptr;
     const int64_t* tp = t.ptr<int64_t>();
@@ -280,6 +301,7 @@ void nll_loss(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("nll_loss(T x, i64 target, T weight, *, int ignore_index, int reduction) -> (T elem, T loss, T wsum)", nll_loss);
+GC_NOALIAS("nll_loss");
 
 // ins: g, target, weight, wsum   out: dx (x's shape)   attrs: ignore_index, reduction
 void nll_loss_backward(Ins in, Outs out, Attrs at) {
@@ -289,6 +311,9 @@ void nll_loss_backward(Ins in, Outs out, Attrs at) {
   const int64_t ignore = int64_t(attr(at, 0, op)), n = L.N * L.S;
   const int red = int(attr(at, 1, op));
   const bool hw = has_weight(op, w, dx, L.C);
+  check_targets(op, t, L.C, ignore);
+  GC_CHECK(g.numel() == (red == kNone ? n : 1), op << ": gradient " << g.shape_str() << " does not fit");
+  need_numel(op, "input 'wsum'", ws, 1);
   float_dispatch(dx.dtype, op, [&]<class T>() {
     const T *gp = g.ptr<T>(), *wp = hw ? w.ptr<T>() : nullptr;
     const int64_t* tp = t.ptr<int64_t>();
@@ -304,6 +329,7 @@ void nll_loss_backward(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("nll_loss_backward(T g, i64 target, T weight, T wsum, *, int ignore_index, int reduction) -> T dx", nll_loss_backward);
+GC_NOALIAS("nll_loss_backward");
 
 // ---- binary_cross_entropy on probabilities ------------------------------------------------
 // l = -(y max(log p, -100) + (1-y) max(log(1-p), -100))     (torch clamps the logs at -100)
@@ -311,6 +337,7 @@ GC_KERNEL("nll_loss_backward(T g, i64 target, T weight, T wsum, *, int ignore_in
 template <class T> T clog(T v) { return std::fmax(std::log(v), T(-100)); }
 void bce(Ins in, Outs out, Attrs) {
   check_same_shape("binary_cross_entropy", in[0], in[1]);
+  check_same_shape("binary_cross_entropy", in[0], out[0]);
   check_same_dtype("binary_cross_entropy", in[0], in[1]);
   float_dispatch(in[0].dtype, "binary_cross_entropy", [&]<class T>() {
     const T* p = in[0].ptr<T>();
@@ -353,9 +380,11 @@ GC_KERNEL("bce_logits(T x, T y, T pos_weight) -> T loss", bce_logits);
 void bce_logits_backward(Ins in, Outs out, Attrs at) {
   const int which = int(attr(at, 0, "bce_logits_backward"));
   float_dispatch(in[0].dtype, "binary_cross_entropy_with_logits_backward", [&]<class T>() {
+    // pw == 1 (no pos_weight) drops the (pw - 1) terms exactly: 0 * inf would turn an
+    // infinite y or x into NaN where torch gives ±inf.
     bmap<T, T, T, T, T>("binary_cross_entropy_with_logits_backward", out[0], [=](T g, T x, T y, T pw) {
-      if (which == 0) return g * ((T(1) - y) - (T(1) + (pw - T(1)) * y) * sigmoid_neg(x));
-      if (which == 1) return g * ((pw - T(1)) * softplus_neg(x) - x);
+      if (which == 0) return g * ((T(1) - y) - (pw == T(1) ? T(1) : T(1) + (pw - T(1)) * y) * sigmoid_neg(x));
+      if (which == 1) return g * ((pw == T(1) ? T(0) : (pw - T(1)) * softplus_neg(x)) - x);
       return g * y * softplus_neg(x);
     }, in[0], in[1], in[2], in[3]);
   });
@@ -365,8 +394,9 @@ GC_KERNEL("bce_logits_backward(T g, T x, T y, T pos_weight, *, int which) -> T g
 // ---- smooth_l1 on d = input - target (p0 = beta >= 0) -----------------------------------------
 // l = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta      dd = g d / beta if |d| < beta else g sign(d)
 GC_UNARY_P(smooth_l1, "float beta", std::fabs(x) < T(p0) ? T(0.5) * x * x / T(p0) : std::fabs(x) - T(0.5 * p0));
+// (a NaN d gives a NaN gradient, as torch's smooth_l1/huber backward)
 GC_UNARY_BWD_P(smooth_l1_backward, "float beta", std::fabs(s) < T(p0) ? g * s / T(p0)
-                                 : (s > T(0) ? g : s < T(0) ? -g : T(0)));
+                                 : (s > T(0) ? g : s < T(0) ? -g : s == T(0) ? T(0) : s));
 
 }  // namespace
 }  // namespace gc

@@ -11,6 +11,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/matmul.h"
 #include "kernels/sgemm_avx512.h"
@@ -92,7 +93,7 @@ template <class T>
 void gemm_ld(const T* A, int64_t lda, bool ta, const T* B, int64_t ldb, bool tb, T* C,
              int64_t ldc, int64_t M, int64_t N, int64_t K, bool accumulate, bool parallel) {
 #ifdef _OPENMP
-  const int nt = parallel && !omp_in_parallel() ? omp_get_max_threads() : 1;
+  const int nt = parallel && !omp_in_parallel() ? ::gc::threads() : 1;
 #else
   const int nt = 1; (void)parallel;
 #endif
@@ -154,7 +155,7 @@ void gemm(Ins in, Outs out, Attrs at) {
     };
     // Small matrices in a big batch: parallel over the batch; otherwise within each gemm.
     if (c.b > 1 && M * N * K < 64 * kGemmParallelMin) {
-#pragma omp parallel for if (c.b * M * N * K >= kGemmParallelMin)
+#pragma omp parallel for if (c.b * M * N * K >= kGemmParallelMin) num_threads(::gc::threads())
       for (int64_t i = 0; i < c.b; ++i) one(i, false);
     } else {
       for (int64_t i = 0; i < c.b; ++i) one(i, true);
@@ -168,6 +169,7 @@ double gemm_flops(Ins in, Outs out, Attrs at) {
   return 2.0 * double(out[0].numel()) * double(K);
 }
 GC_KERNEL("gemm(T a, T b, *, int trans_a=0, int trans_b=0) -> T c", gemm, gemm_flops);
+GC_NOALIAS("gemm");
 
 }  // namespace
 }  // namespace gc

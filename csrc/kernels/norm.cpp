@@ -20,6 +20,7 @@
 #include <cmath>
 #include <vector>
 #include <Eigen/Core>
+#include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/broadcast.h"
 
@@ -109,7 +110,7 @@ void bn_channel_sums(const BnDims& d, const T* x, const T* g, const T* k, Sums* 
     return;
   }
   if (S >= kShort) {
-#pragma omp parallel for if (par && C > 1)
+#pragma omp parallel for if (par && C > 1) num_threads(::gc::threads())
     for (int64_t c = 0; c < C; ++c) {
       Sums s;
       for (int64_t n = 0; n < N; ++n) {
@@ -122,7 +123,7 @@ void bn_channel_sums(const BnDims& d, const T* x, const T* g, const T* k, Sums* 
     return;
   }
   const int64_t bw = kShort / S, nb = (C + bw - 1) / bw;  // bw * S <= kShort
-#pragma omp parallel for if (par && nb > 1)
+#pragma omp parallel for if (par && nb > 1) num_threads(::gc::threads())
   for (int64_t blk = 0; blk < nb; ++blk) {
     const int64_t c0 = blk * bw, c1 = std::min(C, c0 + bw), R = (c1 - c0) * S;
     double a1[kShort], a2[kShort];
@@ -156,11 +157,11 @@ void bn_channel_sums(const BnDims& d, const T* x, const T* g, const T* k, Sums* 
 template <class Run, class Row> void bn_for_each(const BnDims& d, Run run, Row row) {
   const bool par = d.N * d.C * d.S >= kParallelMin;
   if (d.S == 1) {
-#pragma omp parallel for if (par)
+#pragma omp parallel for if (par) num_threads(::gc::threads())
     for (int64_t n = 0; n < d.N; ++n) row(n * d.C);
     return;
   }
-#pragma omp parallel for if (par)
+#pragma omp parallel for if (par) num_threads(::gc::threads())
   for (int64_t r = 0; r < d.N * d.C; ++r) run(r * d.S, d.S, r % d.C);
 }
 
@@ -333,7 +334,7 @@ void layer_norm(Ins in, Outs out, Attrs at) {
   vec_arg(op, "mean", out[1], x, R, false); vec_arg(op, "rstd", out[2], x, R, false);
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T* xp = x.ptr<T>(); T *yp = out[0].ptr<T>(), *mp = out[1].ptr<T>(), *rp = out[2].ptr<T>();
-#pragma omp parallel for if (n >= kParallelMin && R > 1)
+#pragma omp parallel for if (n >= kParallelMin && R > 1) num_threads(::gc::threads())
     for (int64_t r = 0; r < R; ++r) {
       const T* xr = xp + r * D;
       Sums s;
@@ -377,7 +378,7 @@ void layer_norm_backward(Ins in, Outs out, Attrs at) {
     const T *gp = g.ptr<T>(), *xp = x.ptr<T>(), *mp = mb.ptr<T>(), *rp = rb.ptr<T>();
     if (ndx) {
       T* dxp = out[0].ptr<T>();
-#pragma omp parallel for if (n >= kParallelMin && R > 1)
+#pragma omp parallel for if (n >= kParallelMin && R > 1) num_threads(::gc::threads())
       for (int64_t r = 0; r < R; ++r) {
         MMap<T> dv(dxp + r * D, D);
         CMap<T> gv(gp + r * D, D), xv(xp + r * D, D);
@@ -392,7 +393,7 @@ void layer_norm_backward(Ins in, Outs out, Attrs at) {
     const int64_t nch = std::clamp<int64_t>(std::min(R / 64, (int64_t(1) << 20) / D), 1, 32);
     const int64_t per = (R + nch - 1) / nch;
     part.assign(size_t(2 * nch * D), 0.0);
-#pragma omp parallel for if (n >= kParallelMin && nch > 1)
+#pragma omp parallel for if (n >= kParallelMin && nch > 1) num_threads(::gc::threads())
     for (int64_t ch = 0; ch < nch; ++ch) {
       double *pw = part.data() + 2 * ch * D, *pb = pw + D;
       for (int64_t r = ch * per; r < std::min(R, (ch + 1) * per); ++r) {
@@ -440,7 +441,7 @@ void group_norm(Ins in, Outs out, Attrs at) {
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T *xp = x.ptr<T>(), *wp = hw ? w.ptr<T>() : nullptr, *bp = hb ? b.ptr<T>() : nullptr;
     T *yp = out[0].ptr<T>(), *mp = out[1].ptr<T>(), *rp = out[2].ptr<T>();
-#pragma omp parallel for if (x.numel() >= kParallelMin && ng > 1)
+#pragma omp parallel for if (x.numel() >= kParallelMin && ng > 1) num_threads(::gc::threads())
     for (int64_t i = 0; i < ng; ++i) {
       const T* xr = xp + i * M;
       double m = 0, v = 0;
@@ -481,7 +482,7 @@ void group_norm_backward(Ins in, Outs out, Attrs at) {
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T *gp = g.ptr<T>(), *xp = x.ptr<T>(), *mp = mb.ptr<T>(), *rp = rb.ptr<T>();
     const T* wp = hw ? w.ptr<T>() : nullptr;
-#pragma omp parallel for if (par && ng > 1)
+#pragma omp parallel for if (par && ng > 1) num_threads(::gc::threads())
     for (int64_t i = 0; i < ng; ++i)    // row (n, k Cg + j) of (N*C, S) is i Cg + j
       for (int64_t r = i * d.Cg; r < (i + 1) * d.Cg; ++r)
         grad_sums(gp + r * d.S, xp + r * d.S, d.S, mp[i], sums[r]);
@@ -500,7 +501,7 @@ void group_norm_backward(Ins in, Outs out, Attrs at) {
     }
     if (!ndx) return;
     T* dxp = out[0].ptr<T>();
-#pragma omp parallel for if (par && ng > 1)
+#pragma omp parallel for if (par && ng > 1) num_threads(::gc::threads())
     for (int64_t i = 0; i < ng; ++i) {
       const int64_t n = i / d.G, c0 = (i % d.G) * d.Cg;
       double A = 0, B = 0;

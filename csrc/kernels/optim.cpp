@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <vector>
+#include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/broadcast.h"
 
@@ -32,7 +33,7 @@ template <class N, class F> void for_chunks(int64_t ntup, N numel, F f) {
     for (int64_t b = 0; b < n; b += kChunk) work.push_back({t, b, std::min(n, b + kChunk)});
   }
   const int64_t nw = int64_t(work.size());
-#pragma omp parallel for schedule(dynamic, 1) if (total >= kParallelMin && nw > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (total >= kParallelMin && nw > 1) num_threads(::gc::threads())
   for (int64_t w = 0; w < nw; ++w) f(work[w].t, work[w].b, work[w].e);
 }
 
@@ -315,7 +316,7 @@ template <class F> double block_sum(int64_t n, F f) {
   std::vector<double>& part = tls;
   const int64_t nb = (n + kChunk - 1) / kChunk;
   part.assign(nb, 0.0);
-#pragma omp parallel for if (n >= kParallelMin)
+#pragma omp parallel for if (n >= kParallelMin) num_threads(::gc::threads())
   for (int64_t blk = 0; blk < nb; ++blk) {
     double s = 0;
     for (int64_t i = blk * kChunk, e = std::min(n, i + kChunk); i < e; ++i) s += f(i);

@@ -17,6 +17,7 @@
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
+#include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/broadcast.h"
 
@@ -160,7 +161,7 @@ void max_pool2d(Ins in, Outs out, Attrs at) {
   float_dispatch(x.dtype, "max_pool2d", [&]<class T>() {
     const T* xp = x.ptr<T>(); T* yp = y.ptr<T>(); int64_t* ip = idx.ptr<int64_t>();
     const int64_t HW = g.H * g.W, HoWo = g.Ho * g.Wo;
-#pragma omp parallel for if (g.N * g.C * HW >= kParallelMin)
+#pragma omp parallel for if (g.N * g.C * HW >= kParallelMin) num_threads(::gc::threads())
     for (int64_t p = 0; p < g.N * g.C; ++p) {
       if (two) max_pool_plane_2x2(g, xp + p * HW, yp + p * HoWo, ip + p * HoWo);
       else max_pool_plane(g, xp + p * HW, yp + p * HoWo, ip + p * HoWo);
@@ -183,7 +184,7 @@ void max_pool2d_backward(Ins in, Outs out, Attrs) {
   std::atomic<bool> bad{false};
   float_dispatch(g.dtype, op, [&]<class T>() {
     const T* gp = g.ptr<T>(); const int64_t* ip = idx.ptr<int64_t>(); T* d = dx.ptr<T>();
-#pragma omp parallel for if (P * HW >= kParallelMin)
+#pragma omp parallel for if (P * HW >= kParallelMin) num_threads(::gc::threads())
     for (int64_t p = 0; p < P; ++p) {
       T* dp = d + p * HW;
       std::fill(dp, dp + HW, T(0));
@@ -232,7 +233,7 @@ void avg_pool2d(Ins in, Outs out, Attrs at) {
   float_dispatch(x.dtype, "avg_pool2d", [&]<class T>() {
     const T* xp = x.ptr<T>(); T* yp = y.ptr<T>();
     const int64_t HW = g.H * g.W, HoWo = g.Ho * g.Wo;
-#pragma omp parallel for if (g.N * g.C * HW >= kParallelMin)
+#pragma omp parallel for if (g.N * g.C * HW >= kParallelMin) num_threads(::gc::threads())
     for (int64_t p = 0; p < g.N * g.C; ++p) {
       const T* xq = xp + p * HW;
       avg_windows(g, a.include_pad, a.div, [&](int64_t o, int64_t h0, int64_t h1, int64_t w0, int64_t w1, int64_t div) {
@@ -255,7 +256,7 @@ void avg_pool2d_backward(Ins in, Outs out, Attrs at) {
   float_dispatch(gy.dtype, "avg_pool2d_backward", [&]<class T>() {
     const T* gp = gy.ptr<T>(); T* d = dx.ptr<T>();
     const int64_t HW = g.H * g.W, HoWo = g.Ho * g.Wo;
-#pragma omp parallel for if (g.N * g.C * HW >= kParallelMin)
+#pragma omp parallel for if (g.N * g.C * HW >= kParallelMin) num_threads(::gc::threads())
     for (int64_t p = 0; p < g.N * g.C; ++p) {
       T* dq = d + p * HW;
       std::fill(dq, dq + HW, T(0));
@@ -308,7 +309,7 @@ void adaptive_avg_pool2d(Ins in, Outs out, Attrs) {
   const int64_t P = x.shape[0] * x.shape[1], H = x.shape[2], W = x.shape[3], Ho = y.shape[2], Wo = y.shape[3];
   float_dispatch(x.dtype, "adaptive_avg_pool2d", [&]<class T>() {
     const T* xp = x.ptr<T>(); T* yp = y.ptr<T>();
-#pragma omp parallel for if (P * H * W >= kParallelMin)
+#pragma omp parallel for if (P * H * W >= kParallelMin) num_threads(::gc::threads())
     for (int64_t p = 0; p < P; ++p) adaptive_plane<false>(xp + p * H * W, yp + p * Ho * Wo, H, W, Ho, Wo);
   });
 }
@@ -320,7 +321,7 @@ void adaptive_avg_pool2d_backward(Ins in, Outs out, Attrs) {
   const int64_t P = dx.shape[0] * dx.shape[1], H = dx.shape[2], W = dx.shape[3], Ho = gy.shape[2], Wo = gy.shape[3];
   float_dispatch(gy.dtype, "adaptive_avg_pool2d_backward", [&]<class T>() {
     const T* gp = gy.ptr<T>(); T* d = dx.ptr<T>();
-#pragma omp parallel for if (P * H * W >= kParallelMin)
+#pragma omp parallel for if (P * H * W >= kParallelMin) num_threads(::gc::threads())
     for (int64_t p = 0; p < P; ++p) {
       std::fill(d + p * H * W, d + (p + 1) * H * W, T(0));
       adaptive_plane<true>(gp + p * Ho * Wo, d + p * H * W, H, W, Ho, Wo);

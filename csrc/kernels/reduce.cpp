@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 #include <Eigen/Core>
+#include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/broadcast.h"
 
@@ -30,6 +31,22 @@ Plan plan_reduce(const char* op, const Buf& x, const Buf& out) {
   return p;
 }
 
+// A sum over [0, n) split into blocks whose edges depend on n only (never on the thread
+// count): block sums f(lo, hi) land in their own slots, then are added in order, so a full
+// reduction gives the same bits for every set_num_threads.
+constexpr int64_t kFixedBlock = 2048;
+template <class F> double fixed_block_sum(int64_t n, F f) {
+  const int64_t nb = (n + kFixedBlock - 1) / kFixedBlock;
+  double stack[256];
+  std::vector<double> heap(nb > 256 ? nb : 0);
+  double* part = nb > 256 ? heap.data() : stack;
+#pragma omp parallel for if (n >= kParallelMin) num_threads(::gc::threads())
+  for (int64_t b = 0; b < nb; ++b) part[b] = f(b * kFixedBlock, std::min(n, (b + 1) * kFixedBlock));
+  double s = 0;
+  for (int64_t b = 0; b < nb; ++b) s += part[b];
+  return s;
+}
+
 // Generic reduction with combine(acc, v) and identity, then finish(acc) per output element.
 template <class T, class Acc, class Comb, class Fin>
 void reduce_to(const char* op, const Buf& x, const Buf& out, Acc init, Comb comb, Fin fin) {
@@ -41,11 +58,10 @@ void reduce_to(const char* op, const Buf& x, const Buf& out, Acc init, Comb comb
   if (p.m == 1 && p.red[0]) {  // everything: one value
     Acc acc = init;
     if constexpr (std::is_same_v<Acc, double>) {
-      if (nx >= kParallelMin) {
-        double s = 0;
-#pragma omp parallel for reduction(+ : s)
-        for (int64_t i = 0; i < nx; ++i) s += double(xp[i]);
-        if (comb(0.0, 1.0) == 1.0 && comb(2.0, 1.0) == 3.0) { op_[0] = fin(s); return; }
+      if (nx >= kParallelMin && comb(0.0, 1.0) == 1.0 && comb(2.0, 1.0) == 3.0) {
+        op_[0] = fin(fixed_block_sum(nx, [&](int64_t lo, int64_t hi) {
+          double s = 0; for (int64_t i = lo; i < hi; ++i) s += double(xp[i]); return s; }));
+        return;
       }
     }
     for (int64_t i = 0; i < nx; ++i) acc = comb(acc, xp[i]);
@@ -54,7 +70,7 @@ void reduce_to(const char* op, const Buf& x, const Buf& out, Acc init, Comb comb
   }
   if (p.m == 2 && !p.red[0]) {  // (K, R): one contiguous run per output
     const int64_t K = p.d[0], R = p.d[1];
-#pragma omp parallel for if (nx >= kParallelMin)
+#pragma omp parallel for if (nx >= kParallelMin) num_threads(::gc::threads())
     for (int64_t k = 0; k < K; ++k) {
       Acc acc = init; const T* row = xp + k * R;
       for (int64_t r = 0; r < R; ++r) acc = comb(acc, row[r]);
@@ -71,7 +87,7 @@ void reduce_to(const char* op, const Buf& x, const Buf& out, Acc init, Comb comb
   if (p.m == 2 && !inner_red) {  // (R, K), e.g. a bias gradient: rows stream through a
     const int64_t R = p.d[0], K = p.d[1];  // column block held in cache, block per thread
     constexpr int64_t kBlock = 256;
-#pragma omp parallel for if (nx >= kParallelMin)
+#pragma omp parallel for if (nx >= kParallelMin) num_threads(::gc::threads())
     for (int64_t k0 = 0; k0 < K; k0 += kBlock) {
       const int64_t k1 = std::min(K, k0 + kBlock);
       Acc* a = acc.data();
@@ -111,7 +127,9 @@ void sum_to(Ins in, Outs out, Attrs at) {
   double scale = at.size() > 0 ? at[0] : 1.0;
   check_same_dtype("sum", in[0], out[0]);
   if (in[0].dtype == DType::i64) {
-    reduce_to<int64_t>("sum", in[0], out[0], int64_t(0), [](int64_t a, int64_t v) { return a + v; },
+    // int64 sums wrap on overflow (as torch), computed unsigned: signed overflow is UB
+    reduce_to<int64_t>("sum", in[0], out[0], int64_t(0), [](int64_t a, int64_t v) {
+                         return int64_t(uint64_t(a) + uint64_t(v)); },
                        [](int64_t a) { return a; });
     return;
   }
@@ -124,13 +142,10 @@ void sum_to(Ins in, Outs out, Attrs at) {
       // Contiguous runs (everything, or rows): vectorized block sums, blocks added in double.
       const int64_t R = p.d[p.m - 1], rows = nx / R;
       if (rows == 1) {
-        double s = 0;
-        const int64_t nb = (R + kSumBlock - 1) / kSumBlock;
-#pragma omp parallel for reduction(+ : s) if (R >= kParallelMin)
-        for (int64_t b = 0; b < nb; ++b) s += block_sum(xp + b * kSumBlock, std::min(kSumBlock, R - b * kSumBlock));
+        double s = fixed_block_sum(R, [&](int64_t lo, int64_t hi) { return block_sum(xp + lo, hi - lo); });
         yp[0] = T(s * scale);
       } else {
-#pragma omp parallel for if (nx >= kParallelMin)
+#pragma omp parallel for if (nx >= kParallelMin) num_threads(::gc::threads())
         for (int64_t r = 0; r < rows; ++r) yp[r] = T(row_sum(xp + r * R, R) * scale);
       }
       return;
@@ -160,7 +175,10 @@ template <bool Max> void extreme_to(Ins in, Outs out, Attrs) {
   any_dispatch(in[0].dtype, [&]<class T>() {
     if constexpr (std::is_same_v<T, bool>) { throw type_error(std::string(op) + ": bool input"); }
     else {
-      T init = Max ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+      // ±inf for floats (an all -inf row's max is -inf, not -FLT_MAX); integers have no inf.
+      constexpr bool fl = std::numeric_limits<T>::has_infinity;
+      T init = Max ? (fl ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::lowest())
+                   : (fl ? std::numeric_limits<T>::infinity() : std::numeric_limits<T>::max());
       reduce_to<T>(op, in[0], out[0], init, [](T a, T v) {
         if (v != v || a != a) return v != v ? v : a;
         return Max ? (v > a ? v : a) : (v < a ? v : a); }, [](T a) { return a; });
@@ -181,6 +199,7 @@ void count_eq_to(Ins in, Outs out, Attrs) {
   });
 }
 GC_KERNEL("count_eq_to(T x, T y) -> T count", count_eq_to);
+GC_NOALIAS("count_eq_to");
 // extreme_backward: dx = (x == y) ? g / count : 0     ins: g, x, y, count (g, y, count keepdim)
 void extreme_backward(Ins in, Outs out, Attrs) {
   float_dispatch(in[0].dtype, "amax_backward", [&]<class T>() {
@@ -208,7 +227,7 @@ template <bool Max> void extreme_dim(Ins in, Outs out, Attrs at) {
     if constexpr (std::is_same_v<T, bool>) { throw type_error(std::string(op) + ": bool input"); }
     else {
       const T* xp = x.ptr<T>(); T* vp = out[0].ptr<T>(); int64_t* ip = out[1].ptr<int64_t>();
-#pragma omp parallel for if (x.numel() >= kParallelMin)
+#pragma omp parallel for if (x.numel() >= kParallelMin) num_threads(::gc::threads())
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) {
           const T* p = xp + o * D * inner + i;
@@ -223,7 +242,9 @@ template <bool Max> void extreme_dim(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("max_dim(A x, *, int dim) -> (A values, i64 indices)", extreme_dim<true>);
+GC_NOALIAS("max_dim");
 GC_KERNEL("min_dim(A x, *, int dim) -> (A values, i64 indices)", extreme_dim<false>);
+GC_NOALIAS("min_dim");
 // scatter_dim: dx = 0 except dx[.., idx, ..] = g along dim     ins: g, idx   attrs: dim
 void scatter_dim(Ins in, Outs out, Attrs at) {
   const Buf& g = in[0]; const Buf& idx = in[1]; const Buf& dx = out[0];
@@ -247,6 +268,7 @@ void scatter_dim(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("scatter_dim(T g, i64 index, *, int dim) -> T grad", scatter_dim);
+GC_NOALIAS("scatter_dim");
 
 }  // namespace
 }  // namespace gc

@@ -13,6 +13,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "core/threads.h"
 #include "core/alloc.h"
 #include "core/registry.h"
 #include "kernels/matmul.h"
@@ -32,7 +33,7 @@ template <class F> void for_rows(int64_t N, int64_t work, F f) {
     for (int64_t n = 0; n < N; ++n) f(n);
     return;
   }
-#pragma omp parallel for
+#pragma omp parallel for num_threads(::gc::threads())
   for (int64_t n = 0; n < N; ++n) f(n);
 }
 
@@ -43,7 +44,7 @@ constexpr int64_t kRecurParallelMin = int64_t(1) << 20;
 template <class F> void over_rows(int64_t N, int64_t work, F f) {
 #ifdef _OPENMP
   const int64_t blocks = (N + 7) / 8;
-  const int nt = int(std::min<int64_t>(omp_get_max_threads(), blocks));
+  const int nt = int(std::min<int64_t>(::gc::threads(), blocks));
   if (nt > 1 && work >= kRecurParallelMin) {
 #pragma omp parallel num_threads(nt)
     {
@@ -132,7 +133,7 @@ template <class T> struct StepGemm {
     }
   }
   void mul_packed(const float* A, float* C, int64_t m, bool split) const {
-#pragma omp parallel for if (split)
+#pragma omp parallel for if (split) num_threads(::gc::threads())
     for (int64_t j0 = 0; j0 < n; j0 += 32) {
       const float* b = packed + j0 * k;  // panel j0 / 32 of 32 * k floats
       const int nr = int(std::min<int64_t>(32, n - j0));

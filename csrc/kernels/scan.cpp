@@ -12,6 +12,7 @@
 #include <cmath>
 #include <limits>
 #include <vector>
+#include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/broadcast.h"
 
@@ -35,7 +36,7 @@ Lines lines(const char* op, const Buf& x, int dim) {
 template <class F> void for_lines(const Lines& l, F f) {
   int64_t total = l.outer * l.inner;
   if (l.n == 0) return;
-#pragma omp parallel for if (total * l.n >= kParallelMin && total > 1)
+#pragma omp parallel for if (total * l.n >= kParallelMin && total > 1) num_threads(::gc::threads())
   for (int64_t r = 0; r < total; ++r) f((r / l.inner) * l.n * l.inner + r % l.inner, l.inner);
 }
 
@@ -195,7 +196,7 @@ void gather_dim(Ins in, Outs out, Attrs at) {
   const int64_t* ip = idx.ptr<int64_t>();
   any_dispatch(x.dtype, [&]<class T>() {
     const T* xp = x.ptr<T>(); T* yp = y.ptr<T>();
-#pragma omp parallel for if (n >= kParallelMin)
+#pragma omp parallel for if (n >= kParallelMin) num_threads(::gc::threads())
     for (int64_t r = 0; r < outer; ++r) {
       int64_t off = 0, rem = r;
       for (int j = nd - 2; j >= 0; --j) {
@@ -263,7 +264,7 @@ void sort_dim(Ins in, Outs out, Attrs at) {
   if (n == 0) return;
   any_dispatch(x.dtype, [&]<class T>() {
     const T* xp = x.ptr<T>(); T* vp = v.ptr<T>(); int64_t* ip = ix.ptr<int64_t>();
-#pragma omp parallel if (total * n >= kParallelMin && total > 1)
+#pragma omp parallel if (total * n >= kParallelMin && total > 1) num_threads(::gc::threads())
     {
       std::vector<int64_t> order(n);  // one scratch line per thread
 #pragma omp for

@@ -4,6 +4,7 @@
 // ---- strided_put:  out[offset + sum_j i_j * strides_j] (+)= src[i]  attrs: add, offset, strides...
 // ---- index_select0 / index_add0: gather rows x[idx] / scatter-add rows (duplicates add up).
 #include <cstring>
+#include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/broadcast.h"
 
@@ -33,7 +34,7 @@ template <class F> void for_strided(const Buf& view, const Strided& s, F f) {
   int nd = view.ndim;
   if (nd == 0) { f(0, s.offset); return; }
   int64_t inner = view.shape[nd - 1], ist = s.st[nd - 1], outer = n / inner;
-#pragma omp parallel for if (n >= kParallelMin)
+#pragma omp parallel for if (n >= kParallelMin) num_threads(::gc::threads())
   for (int64_t r = 0; r < outer; ++r) {
     int64_t off = s.offset, rem = r;
     for (int j = nd - 2; j >= 0; --j) { off += (rem % view.shape[j]) * s.st[j]; rem /= view.shape[j]; }
@@ -50,6 +51,7 @@ void strided_copy(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("strided_copy(A x, *, int offset, int[] strides) -> A y", strided_copy);
+GC_NOALIAS("strided_copy");
 
 // out is read and written; with add=1 overlapping positions accumulate (serially).
 void strided_put(Ins in, Outs out, Attrs at) {
@@ -73,6 +75,7 @@ void strided_put(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("strided_put(A src, *, int add, int offset, int[] strides) -> A out", strided_put);
+GC_NOALIAS("strided_put");
 
 // out[r] = x[idx[r]] for rows along dim 0 (x: (N, ...), idx: int64 any shape, out: idx.shape + x.shape[1:])
 void index_select0(Ins in, Outs out, Attrs) {
@@ -88,13 +91,14 @@ void index_select0(Ins in, Outs out, Attrs) {
     GC_CHECK(ip[r] >= -N && ip[r] < N, "index: index " << ip[r] << " is out of bounds for dim 0 with size " << N);
   size_t bytes = size_t(row) * dtype_size(x.dtype);
   const char* xp = static_cast<const char*>(x.data); char* yp = static_cast<char*>(out[0].data);
-#pragma omp parallel for if (n * row >= kParallelMin)
+#pragma omp parallel for if (n * row >= kParallelMin) num_threads(::gc::threads())
   for (int64_t r = 0; r < n; ++r) {
     int64_t k = ip[r] < 0 ? ip[r] + N : ip[r];
     std::memcpy(yp + r * bytes, xp + k * bytes, bytes);
   }
 }
 GC_KERNEL("index_select0(A x, i64 index) -> A y", index_select0);
+GC_NOALIAS("index_select0");
 
 // dx = zeros; dx[idx[r]] += g[r]                      ins: g, idx      out: dx (N, ...)
 void index_add0(Ins in, Outs out, Attrs) {
@@ -117,6 +121,7 @@ void index_add0(Ins in, Outs out, Attrs) {
   });
 }
 GC_KERNEL("index_add0(T g, i64 index) -> T grad", index_add0);
+GC_NOALIAS("index_add0");
 
 }  // namespace
 }  // namespace gc

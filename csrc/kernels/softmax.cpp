@@ -10,6 +10,7 @@
 #include <Eigen/Core>
 #include <cmath>
 #include <limits>
+#include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/broadcast.h"
 
@@ -53,7 +54,7 @@ Layout layout(const char* op, const Buf& x, int d0, int d1) {
 // obase = offset of (o, i0) in a keepdim output. With inner == 1 a tile is one row.
 template <class F> void for_tiles(const Layout& l, F f) {
   const int64_t per = (l.inner + kTile - 1) / kTile, n = l.outer * per;
-#pragma omp parallel for if (l.outer * l.D * l.inner >= kParallelMin)
+#pragma omp parallel for if (l.outer * l.D * l.inner >= kParallelMin) num_threads(::gc::threads())
   for (int64_t t = 0; t < n; ++t) {
     int64_t o = t / per, i0 = (t % per) * kTile;
     f(o * l.D * l.inner + i0, std::min(kTile, l.inner - i0), o * l.inner + i0);
@@ -109,7 +110,9 @@ template <bool Log> void softmax_fwd(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("softmax(T x, *, int dim) -> T y", softmax_fwd<false>);
+GC_NOALIAS("softmax");
 GC_KERNEL("log_softmax(T x, *, int dim) -> T y", softmax_fwd<true>);
+GC_NOALIAS("log_softmax");
 
 // softmax backward:      dx = y * (g - sum_d g*y)
 // log_softmax backward:  dx = g - exp(y) * sum_d g
@@ -147,7 +150,9 @@ template <bool Log> void softmax_bwd(Ins in, Outs out, Attrs at) {  // ins: g, y
   });
 }
 GC_KERNEL("softmax_backward(T g, T y, *, int dim) -> T grad", softmax_bwd<false>);
+GC_NOALIAS("softmax_backward");
 GC_KERNEL("log_softmax_backward(T g, T y, *, int dim) -> T grad", softmax_bwd<true>);
+GC_NOALIAS("log_softmax_backward");
 
 // ---- logsumexp --------------------------------------------------------------------------
 // y = m + log(sum_d exp(x - m)), m = max_d x (0 when ±inf)      attrs: d0, d1 (dims [d0, d1))
@@ -186,6 +191,7 @@ void logsumexp_fwd(Ins in, Outs out, Attrs at) {
   });
 }
 GC_KERNEL("logsumexp(T x, *, int d0, int d1) -> T y", logsumexp_fwd);
+GC_NOALIAS("logsumexp");
 // dx = g * exp(x - y), g and y keepdim-shaped (broadcast over the reduced dims)  ins: g, x, y
 void logsumexp_bwd(Ins in, Outs out, Attrs) {
   check_same_dtype("logsumexp_backward", in[0], in[1]); check_same_dtype("logsumexp_backward", in[0], in[2]);

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <limits>
 #include <vector>
+#include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/broadcast.h"
 
@@ -116,7 +117,7 @@ void grad_stats(Ins in, Outs, Attrs at) {
   }
   part.resize(work.size());
   const int64_t nw = int64_t(work.size());
-#pragma omp parallel for schedule(dynamic, 1) if (total >= kStatsParallelMin && nw > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (total >= kStatsParallelMin && nw > 1) num_threads(::gc::threads())
   for (int64_t w = 0; w < nw; ++w) {
     const Chunk c = work[w];
     Part& r = part[w];

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <new>
+#include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/broadcast.h"
 #include "kernels/scratch.h"
@@ -57,7 +58,7 @@ void upsample_nearest(Ins in, Outs out, Attrs at) {
   float_dispatch(x.dtype, op, [&]<class T>() {
     const int64_t HW = p.H * p.W, HoWo = p.Ho * p.Wo;
     T* xp = x.ptr<T>(); T* yp = y.ptr<T>();
-#pragma omp parallel for if (p.P * std::max(HW, HoWo) >= kParallelMin)
+#pragma omp parallel for if (p.P * std::max(HW, HoWo) >= kParallelMin) num_threads(::gc::threads())
     for (int64_t q = 0; q < p.P; ++q) {
       T* xq = xp + q * HW; T* yq = yp + q * HoWo;
       if constexpr (Backward) std::fill(xq, xq + HW, T(0));
@@ -107,7 +108,7 @@ void upsample_bilinear(Ins in, Outs out, Attrs at) {
     linear_index<T>(w0, w1, b0, b1, p.W, p.Wo, align, sw);
     const int64_t HW = p.H * p.W, HoWo = p.Ho * p.Wo;
     T* xp = x.ptr<T>(); T* yp = y.ptr<T>();
-#pragma omp parallel for if (p.P * std::max(HW, HoWo) >= kParallelMin)
+#pragma omp parallel for if (p.P * std::max(HW, HoWo) >= kParallelMin) num_threads(::gc::threads())
     for (int64_t q = 0; q < p.P; ++q) {
       T* xq = xp + q * HW; T* yq = yp + q * HoWo;
       if constexpr (Backward) std::fill(xq, xq + HW, T(0));

@@ -17,6 +17,7 @@ from .dtypes import (float32, float64, int64, bool_ as bool, float, double, long
 from .tensor import (Tensor, tensor, from_numpy, as_tensor, empty, zeros, ones, full,
                      zeros_like, ones_like, full_like, empty_like, arange, linspace,
                      manual_seed, get_rng_state, set_rng_state, randn, rand, randint, randperm)
+from .generator import Generator, default_generator  # noqa: F401
 from .autograd import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,  # noqa: F401
                        inference_mode)
 from .tensor import Size  # noqa: F401
@@ -37,8 +38,31 @@ def get_num_threads():
 
 
 def set_num_threads(n):
-    """Threads used by the C++ kernels (OpenMP and Eigen)."""
+    """Threads used by gradcore's C++ kernels. gradcore's own setting: OpenMP's global
+    thread count (and so torch's or numpy's) is neither read nor changed."""
     _dispatch.set_num_threads(n)
+
+
+def empty_cache():
+    """Give every cached free storage block back to the system (as torch.cuda.empty_cache).
+    Live tensors are untouched; the next allocations are fresh."""
+    _C.storage_empty_cache()
+
+
+def memory_stats():
+    """The storage allocator's counters: ``allocated_bytes`` (live tensors' storage),
+    ``peak_allocated_bytes``, ``cached_bytes`` (free blocks kept for reuse),
+    ``cache_limit_bytes`` (the bound: ``GRADCORE_CACHE_LIMIT`` or ``set_cache_limit``),
+    ``num_allocs`` and ``num_cache_hits``."""
+    return dict(_C.memory_stats())
+
+
+def set_cache_limit(nbytes):
+    """Bound the storage cache to ``nbytes`` of free blocks (0 disables caching); a smaller
+    bound frees the excess at once."""
+    if int(nbytes) < 0:
+        raise ValueError(f"set_cache_limit: nbytes must be >= 0, got {nbytes}")
+    _C.set_cache_limit(int(nbytes))
 
 
 def show_config():

@@ -59,14 +59,14 @@ class DataLoader:
     ``shuffle=True`` draws a new permutation every epoch (every ``iter(loader)``): from a private
     numpy generator seeded once with ``seed`` (so the whole sequence of epochs is reproducible and
     independent of other random draws), or from the global gc generator (``gc.randperm``) when
-    ``seed`` is None. Datasets with ``__getitems__(indices)`` (TensorDataset) are sliced in bulk;
+    ``seed`` is None (from ``generator``, a ``gc.Generator``, when given). Datasets with ``__getitems__(indices)`` (TensorDataset) are sliced in bulk;
     others are read sample by sample and stacked. ``sampler`` (e.g. a ``DistributedSampler``,
     or any sized iterable of indices) gives each epoch's indices instead; it excludes
     ``shuffle=True``.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None,
-                 sampler=None):
+                 sampler=None, generator=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
@@ -75,6 +75,14 @@ class DataLoader:
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise TypeError("DataLoader: dataset needs __len__ and __getitem__ (e.g. "
                             "gc.data.TensorDataset)")
+        if generator is not None:
+            from .generator import Generator
+            if not isinstance(generator, Generator):
+                raise TypeError("DataLoader: generator must be a gradcore.Generator, got "
+                                f"{type(generator).__name__}")
+            if seed is not None:
+                raise ValueError("DataLoader: give seed or generator, not both")
+        self.generator = generator
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
         if sampler is not None and not (hasattr(sampler, "__iter__")
@@ -104,7 +112,7 @@ class DataLoader:
         self._epochs_drawn += 1
         if self._rng is not None:
             return self._rng.permutation(n).astype(np.int64)
-        return randperm(n).numpy()
+        return randperm(n, generator=self.generator).numpy()
 
     def __iter__(self):
         n = self._count()

@@ -179,15 +179,18 @@ def replay(program, feeds=()):
 
 # ---- allocation, generator, threads --------------------------------------------------------
 def manual_seed(seed):
-    _C.manual_seed(int(seed) & 0xFFFFFFFFFFFFFFFF)
+    from .generator import default_generator
+    default_generator.manual_seed(seed)
 
 
 def get_rng_state():
-    return _C.rng_get_state()
+    from .generator import default_generator
+    return default_generator._pair()
 
 
 def set_rng_state(state):
-    _C.rng_set_state(int(state[0]), int(state[1]))
+    from .generator import default_generator
+    default_generator._set(int(state[0]), int(state[1]))
 
 
 def get_num_threads():

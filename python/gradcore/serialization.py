@@ -44,7 +44,7 @@ _KEY_KINDS = ("str", "int", "float", "bool", "none")
 def save(obj, path):
     """Write ``obj`` to ``path`` atomically: a temp file in the same directory is written,
     fsynced and renamed over ``path``, so a crash mid-write leaves any previous file intact."""
-    import hashlib, json, tempfile  # noqa: E401  (lazy: keeps `import gradcore` fast)
+    import hashlib, json  # noqa: E401  (lazy: keeps `import gradcore` fast)
     path = os.fspath(path)
     blocks, size = [], [0]
     tree = _encode(obj, blocks, size, "obj")
@@ -62,7 +62,8 @@ def save(obj, path):
         h.update(p)
     fixed = _FIXED.pack(MAGIC, VERSION, 0, len(header), pos, h.digest())
     d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    _clean_stale_temps(d, os.path.basename(path))
+    tmp, fd = _open_temp(d, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(fixed)
@@ -79,6 +80,59 @@ def save(obj, path):
             pass
         raise
     _fsync_dir(d)
+
+
+# Temp files are named ``.<name>.<host>.<pid>.<random>.gctmp`` next to the target and created
+# with mode 0o666 & ~umask (as open() would create the file). A writer killed mid-save (kill -9,
+# power loss) leaves its temp file behind; the next save to the same path removes the temps of
+# writers on this host whose process is gone. (O_TMPFILE + linkat would leave nothing behind,
+# but linkat cannot replace an existing checkpoint atomically, so it would need a named
+# temporary anyway, and O_TMPFILE is Linux-only and missing on some filesystems.)
+_TMP_SUFFIX = ".gctmp"
+
+
+def _host():
+    import socket
+    return socket.gethostname().replace(".", "_") or "host"
+
+
+def _open_temp(d, base):
+    for _ in range(100):
+        tmp = os.path.join(d, f".{base}.{_host()}.{os.getpid()}.{os.urandom(4).hex()}{_TMP_SUFFIX}")
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+            return tmp, os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"gc.save: could not create a temporary file in {d}")
+
+
+def _clean_stale_temps(d, base):
+    prefix, host = f".{base}.", _host()
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(_TMP_SUFFIX)):
+            continue
+        parts = name[len(prefix):-len(_TMP_SUFFIX)].rsplit(".", 2)
+        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+            continue
+        pid = int(parts[1])
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            continue            # the writer is alive (or the pid was reused): leave it
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        try:
+            os.unlink(os.path.join(d, name))
+        except OSError:
+            pass
 
 
 def _fsync_dir(d):
@@ -158,6 +212,10 @@ def load(path, map_location=None, weights_only=None, mmap=None, **pickle_load_ar
         return _decode_file(raw)
     except _Bad as e:
         raise ValueError(f"gc.load: {path}: {e}") from None
+    except (ValueError, TypeError, OverflowError, KeyError, IndexError, MemoryError) as e:
+        # anything the checks above did not foresee still names the file
+        raise ValueError(f"gc.load: {path}: malformed checkpoint ({type(e).__name__}: {e})") \
+            from None
 
 
 def _foreign(raw):
@@ -252,11 +310,16 @@ def _decode_array(n, payload, where):
         raise _Bad(f"{where}: dtype {str(n.get('dtype'))[:40]!r} is not allowed "
                    "(float32, float64, int64, bool)")
     shape, off, nb = n.get("shape"), n.get("offset"), n.get("nbytes")
-    if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape):
+    if not isinstance(shape, list) or not all(type(s) is int and 0 <= s < 2 ** 62 for s in shape):
         raise _Bad(f"{where}: bad shape {str(shape)[:60]}")
+    if len(shape) > 8:
+        raise _Bad(f"{where}: shape {str(shape)[:60]} has {len(shape)} dims, at most 8 are "
+                   "supported")
     if type(off) is not int or type(nb) is not int or off < 0 or nb < 0:
         raise _Bad(f"{where}: bad offset/nbytes")
     count = math.prod(shape)
+    if count * dt.itemsize >= 2 ** 62:
+        raise _Bad(f"{where}: shape {tuple(shape)} is too large")
     if count * dt.itemsize != nb:
         raise _Bad(f"{where}: shape {tuple(shape)} of {dt.name} needs {count * dt.itemsize} "
                    f"bytes, the entry says {nb}")

@@ -435,19 +435,31 @@ def manual_seed(seed):
 get_rng_state, set_rng_state = D.get_rng_state, D.set_rng_state
 
 
-def randn(*shape, dtype=None, device=None, requires_grad=False, **_kw):
+def _gen_state(generator, op):
+    from .generator import state_of
+    return state_of(generator, op)
+
+
+def _check_float_dtype(op, t):
+    if t._data.dtype not in _dt.FLOATS:
+        raise TypeError(f"{op}: expected a float dtype, got {t._data.dtype}")
+
+
+def randn(*shape, dtype=None, device=None, requires_grad=False, generator=None, **_kw):
     _device(device)
     _kw_check(_kw)
     t = empty(*shape, dtype=dtype)
-    D.run(K.normal, t._data, 0.0, 1.0)
+    _check_float_dtype("randn", t)
+    D.run(K.normal, _gen_state(generator, "randn"), t._data, 0.0, 1.0)
     return t.requires_grad_() if requires_grad else t
 
 
-def rand(*shape, dtype=None, device=None, requires_grad=False, **_kw):
+def rand(*shape, dtype=None, device=None, requires_grad=False, generator=None, **_kw):
     _device(device)
     _kw_check(_kw)
     t = empty(*shape, dtype=dtype)
-    D.run(K.uniform, t._data, 0.0, 1.0)
+    _check_float_dtype("rand", t)
+    D.run(K.uniform, _gen_state(generator, "rand"), t._data, 0.0, 1.0)
     return t.requires_grad_() if requires_grad else t
 
 
@@ -459,8 +471,10 @@ def randint(low, high=None, size=(), dtype=None, device=None, generator=None,
         low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
+    if not high > low:
+        raise ValueError(f"randint: high must be greater than low, got low={low}, high={high}")
     d = _empty(_shape_args((size,) if not isinstance(size, int) else (size,)), _dt.int64)
-    D.run(K.randint, d, float(high - low))
+    D.run(K.randint, _gen_state(generator, "randint"), d, float(high - low))
     t = _wrap(d)
     return _wrap(d + int(low)) if low else t
 
@@ -468,7 +482,7 @@ def randint(low, high=None, size=(), dtype=None, device=None, generator=None,
 def randperm(n, dtype=None, device=None, generator=None, **_kw):
     _device(device)
     _kw_check(_kw)
-    keys = rand(n, dtype=_dt.float64)._data
+    keys = rand(n, dtype=_dt.float64, generator=generator)._data
     return _wrap(np.argsort(keys, kind="stable").astype(np.int64))
 
 

@@ -63,16 +63,16 @@ def _calculate_correct_fan(tensor, mode):
     return fan_in if mode == "fan_in" else fan_out
 
 
-def uniform_(tensor, a=0.0, b=1.0):
-    """Fill with U(a, b)."""
+def uniform_(tensor, a=0.0, b=1.0, generator=None):
+    """Fill with U(a, b) drawn from ``generator`` (a ``gc.Generator``; default: the global one)."""
     _data(tensor, "uniform_")
-    return tensor.uniform_(a, b)
+    return tensor.uniform_(a, b, generator=generator)
 
 
-def normal_(tensor, mean=0.0, std=1.0):
-    """Fill with N(mean, std^2)."""
+def normal_(tensor, mean=0.0, std=1.0, generator=None):
+    """Fill with N(mean, std^2) drawn from ``generator`` (default: the global one)."""
     _data(tensor, "normal_")
-    return tensor.normal_(mean, std)
+    return tensor.normal_(mean, std, generator=generator)
 
 
 def constant_(tensor, val):
@@ -96,17 +96,17 @@ def eye_(tensor):
     return tensor.copy_(as_tensor(np.eye(*d.shape, dtype=d.dtype)))
 
 
-def xavier_uniform_(tensor, gain=1.0):
+def xavier_uniform_(tensor, gain=1.0, generator=None):
     """U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010)."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     a = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    return uniform_(tensor, -a, a)
+    return uniform_(tensor, -a, a, generator)
 
 
-def xavier_normal_(tensor, gain=1.0):
+def xavier_normal_(tensor, gain=1.0, generator=None):
     """N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)))
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)), generator)
 
 
 def _kaiming_std(tensor, a, mode, nonlinearity, op):
@@ -117,24 +117,24 @@ def _kaiming_std(tensor, a, mode, nonlinearity, op):
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """U(-b, b), b = gain * sqrt(3 / fan) (He et al. 2015)."""
     std = _kaiming_std(tensor, a, mode, nonlinearity, "kaiming_uniform_")
     if std is None:
         return tensor
     bound = math.sqrt(3.0) * std
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """N(0, std^2), std = gain / sqrt(fan)."""
     std = _kaiming_std(tensor, a, mode, nonlinearity, "kaiming_normal_")
     if std is None:
         return tensor
-    return normal_(tensor, 0.0, std)
+    return normal_(tensor, 0.0, std, generator)
 
 
-def orthogonal_(tensor, gain=1.0):
+def orthogonal_(tensor, gain=1.0, generator=None):
     """A (semi-)orthogonal matrix (Saxe et al. 2013): QR of a normal matrix from the global
     generator, signs fixed by diag(R) as torch; dims after the first are flattened."""
     d = _data(tensor, "orthogonal_")
@@ -143,7 +143,7 @@ def orthogonal_(tensor, gain=1.0):
     if d.size == 0:
         return tensor
     rows, cols = d.shape[0], d.size // d.shape[0]
-    flat = empty(rows, cols, dtype=_dt.float64).normal_().numpy()
+    flat = empty(rows, cols, dtype=_dt.float64).normal_(generator=generator).numpy()
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)
@@ -154,7 +154,7 @@ def orthogonal_(tensor, gain=1.0):
     return tensor
 
 
-def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     """N(mean, std^2) truncated to [a, b], by redrawing the out-of-range samples."""
     d = _data(tensor, "trunc_normal_")
     if not a < b:
@@ -165,7 +165,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
     for _ in range(1000):
         if not todo.size:
             break
-        vals = buf.normal_(mean, std).numpy()[:todo.size]
+        vals = buf.normal_(mean, std, generator=generator).numpy()[:todo.size]
         ok = (vals >= a) & (vals <= b)
         out[todo[ok]] = vals[ok]
         todo = todo[~ok]

@@ -77,7 +77,7 @@ def softplus(x, beta=1.0, threshold=20.0):
 def clamp(x, min=None, max=None):  # noqa: A002
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    nan = float("nan")
-    return _clamp(x, nan if min is None else float(min), nan if max is None else float(max))
+    inf = float("inf")  # an absent bound is ±inf; a NaN bound makes every element NaN (torch)
+    return _clamp(x, -inf if min is None else float(min), inf if max is None else float(max))
 
 

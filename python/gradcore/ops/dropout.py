@@ -8,10 +8,11 @@ from .public import public
 
 
 @public(function=False, functional=True)
-def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
+def dropout(input, p=0.5, training=True, inplace=False, generator=None):  # noqa: A002
     """Inverted dropout: zero each element with probability p and scale the others by
     1/(1-p) when ``training``; identity otherwise (and for p = 0). ``inplace`` is accepted for
-    torch compatibility; the result is a new tensor."""
+    torch compatibility; the result is a new tensor. The mask comes from ``generator``
+    (a ``gc.Generator``; default: the global one)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     x = input if type(input) is Tensor else as_tensor(input)
@@ -19,5 +20,6 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
         return x
     _check_float("dropout", x)
     m = _empty(x._data.shape, x._data.dtype)
-    D.run(K.dropout_mask, m, keep=1.0 - p)
+    from ..generator import state_of
+    D.run(K.dropout_mask, state_of(generator, "dropout"), m, keep=1.0 - p)
     return mul(x, _wrap(m))

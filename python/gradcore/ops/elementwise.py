@@ -89,8 +89,51 @@ def _(g, needs, dtype):
     return (D.run(K.cast, g, _empty(g.shape, dtype)),)
 
 
+# ---- integer arithmetic (torch's promotion: int64 op int64 -> int64, bool -> int64) -------
+_INTS = (_dt.int64, _dt.bool_)
+
+
+def _is_int(t):
+    return t._data.dtype in _INTS
+
+
+def _int_scalar(v):
+    return isinstance(v, (int, np.integer, np.bool_)) and not isinstance(v, float)
+
+
+def _int_binary(kid, op, a, b):
+    """add/sub/mul/maximum/minimum of int64/bool tensors: int64 kernels, no gradient. Two
+    bool operands give bool (torch: add is 'or', mul 'and'); bool - bool is an error."""
+    both_bool = a._data.dtype == _dt.bool_ and b._data.dtype == _dt.bool_
+    if both_bool and op == "sub":
+        raise TypeError("sub: subtraction, the `-` operator, with two bool tensors is not "
+                        "supported; use the `^` or logical_xor() operator instead")
+    ad, bd = (x._data if x._data.dtype == _dt.int64 else D.run(K.cast, x._data,
+              _empty(x._data.shape, _dt.int64)) for x in (a, b))
+    shape = ad.shape if ad.shape == bd.shape else broadcast_shape(op, ad.shape, bd.shape)
+    y = D.run(kid, ad, bd, shape)
+    return _wrap(D.run(K.cast, y, _empty(y.shape, _dt.bool_)) if both_bool else y)
+
+
+def _scalar_arith(kid, op, t, v, reflected, float_path):
+    """tensor (op) Python scalar: an int64/bool tensor with an int scalar stays integer; with a
+    float scalar it becomes the default float dtype (torch); float tensors take float_path."""
+    t = as_tensor(t)
+    if _is_int(t):
+        if _int_scalar(v):
+            s = _wrap(np.asarray(int(v), dtype=np.int64))
+            return _int_binary(kid, op, s, t) if reflected else _int_binary(kid, op, t, s)
+        t = cast(t, _dt.get_default_dtype())
+    return float_path(t)
+
+
 # ---- binary arithmetic -------------------------------------------------------------------
-def _binary(prim, kid, op, a, b):
+def _binary(prim, kid, op, a, b, int_ok=False):
+    if int_ok:
+        a = a if type(a) is Tensor else as_tensor(a)
+        b = b if type(b) is Tensor else as_tensor(b)
+        if _is_int(a) and _is_int(b):
+            return _int_binary(kid, op, a, b)
     a, b = _float_pair(op, a, b)
     ad, bd = a._data, b._data
     shape = ad.shape if ad.shape == bd.shape else broadcast_shape(op, ad.shape, bd.shape)
@@ -181,10 +224,10 @@ def add(a, b, alpha=1):
     if alpha != 1:
         b = mul(b, alpha)
     if isinstance(b, _SCALARS):
-        return affine(as_tensor(a), 1.0, float(b), "add")
+        return _scalar_arith(K.add, "add", a, b, False, lambda t: affine(t, 1.0, float(b), "add"))
     if isinstance(a, _SCALARS):
-        return affine(as_tensor(b), 1.0, float(a), "add")
-    return _binary(_add, K.add, "add", a, b)
+        return _scalar_arith(K.add, "add", b, a, True, lambda t: affine(t, 1.0, float(a), "add"))
+    return _binary(_add, K.add, "add", a, b, int_ok=True)
 
 
 @public(method=True, aliases=("subtract",), operators=("__sub__",), reflected=("__rsub__",))
@@ -192,23 +235,28 @@ def sub(a, b, alpha=1):
     if alpha != 1:
         b = mul(b, alpha)
     if isinstance(b, _SCALARS):
-        return affine(as_tensor(a), 1.0, -float(b), "sub")
+        return _scalar_arith(K.sub, "sub", a, b, False, lambda t: affine(t, 1.0, -float(b), "sub"))
     if isinstance(a, _SCALARS):
-        return affine(as_tensor(b), -1.0, float(a), "sub")
-    return _binary(_sub, K.sub, "sub", a, b)
+        return _scalar_arith(K.sub, "sub", b, a, True, lambda t: affine(t, -1.0, float(a), "sub"))
+    return _binary(_sub, K.sub, "sub", a, b, int_ok=True)
 
 
 @public(method=True, aliases=("multiply",), operators=("__mul__",), reflected=("__rmul__",))
 def mul(a, b):
     if isinstance(b, _SCALARS):
-        return affine(as_tensor(a), float(b), 0.0, "mul")
+        return _scalar_arith(K.mul, "mul", a, b, False, lambda t: affine(t, float(b), 0.0, "mul"))
     if isinstance(a, _SCALARS):
-        return affine(as_tensor(b), float(a), 0.0, "mul")
-    return _binary(_mul, K.mul, "mul", a, b)
+        return _scalar_arith(K.mul, "mul", b, a, True, lambda t: affine(t, float(a), 0.0, "mul"))
+    return _binary(_mul, K.mul, "mul", a, b, int_ok=True)
 
 
 @public(method=True, aliases=("divide",), operators=("__truediv__",), reflected=("__rtruediv__",))
 def div(a, b):
+    # true division: integer operands become the default float dtype (torch)
+    if not isinstance(a, _SCALARS) and _is_int(as_tensor(a)):
+        a = cast(as_tensor(a), _dt.get_default_dtype())
+    if not isinstance(b, _SCALARS) and _is_int(as_tensor(b)):
+        b = cast(as_tensor(b), _dt.get_default_dtype())
     if isinstance(b, _SCALARS) and b != 0:
         return affine(as_tensor(a), 1.0 / float(b), 0.0, "div")
     if isinstance(b, _SCALARS):  # x / 0 gives ±inf or nan, as torch
@@ -220,36 +268,64 @@ def div(a, b):
 
 def _scalar_like(t, v):
     t = as_tensor(t)
+    if t._data.dtype in _INTS and _int_scalar(v):  # stays integer (maximum(y, 2))
+        return _wrap(np.asarray(int(v), dtype=np.int64))
     d = t._data.dtype if t._data.dtype in _dt.FLOATS else _dt.get_default_dtype()
     return _wrap(np.asarray(v, dtype=d))
 
 
 @public(method=True, operators=("__pow__",), reflected=("__rpow__",))
 def pow(a, b):  # noqa: A001
+    ta = None if isinstance(a, _SCALARS) else as_tensor(a)
+    tb = None if isinstance(b, _SCALARS) else as_tensor(b)
+    if (ta is None or _is_int(ta)) and (tb is None or _is_int(tb)) and \
+            (ta is not None or tb is not None) and \
+            (ta is not None or _int_scalar(a)) and (tb is not None or _int_scalar(b)):
+        return _int_pow(a if ta is None else ta, b if tb is None else tb)
+    if ta is not None and _is_int(ta):
+        ta = cast(ta, _dt.get_default_dtype())
+    if tb is not None and _is_int(tb):
+        tb = cast(tb, _dt.get_default_dtype())
+    a, b = (a if ta is None else ta), (b if tb is None else tb)
     if isinstance(b, _SCALARS):
-        return _pow_by_scalar(as_tensor(a), float(b))
+        return _pow_by_scalar(a, float(b))
     if isinstance(a, _SCALARS):
-        return _binary(_pow, K.pow, "pow", _scalar_like(b, a), b)
+        return _binary(_pow, K.pow, "pow", _scalar_like(b, float(a)), b)
     return _binary(_pow, K.pow, "pow", a, b)
+
+
+def _int_pow(a, b):
+    """int64 ** int64 (torch): computed in float64 (exact below 2^53), then truncated."""
+    f = [cast(v, _dt.float64) if isinstance(v, Tensor) else float(v) for v in (a, b)]
+    if isinstance(f[1], float) and isinstance(b, _SCALARS) and int(b) < 0:
+        raise RuntimeError("pow: integers to negative integer powers are not allowed")
+    r = pow(*f) if isinstance(f[0], Tensor) or isinstance(f[1], Tensor) else None
+    return cast(r.detach(), _dt.int64)
 
 
 @public(method=True)
 def maximum(a, b):
     if isinstance(b, _SCALARS):
         b = _scalar_like(a, b)
-    return _binary(_maximum, K.maximum, "maximum", a, b)
+    return _binary(_maximum, K.maximum, "maximum", a, b, int_ok=True)
 
 
 @public(method=True)
 def minimum(a, b):
     if isinstance(b, _SCALARS):
         b = _scalar_like(a, b)
-    return _binary(_minimum, K.minimum, "minimum", a, b)
+    return _binary(_minimum, K.minimum, "minimum", a, b, int_ok=True)
 
 
 @public(method=True, operators=("__neg__",))
 def neg(x):
-    return affine(as_tensor(x), -1.0, 0.0, "neg")
+    x = as_tensor(x)
+    if x._data.dtype == _dt.bool_:
+        raise TypeError("neg: negation, the `-` operator, on a bool tensor is not supported; "
+                        "use the `~` or logical_not() operator instead")
+    if _is_int(x):
+        return mul(x, -1)
+    return affine(x, -1.0, 0.0, "neg")
 
 
 # ---- comparisons: non-differentiable bool tensors -------------------------------------------

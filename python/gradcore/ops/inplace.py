@@ -16,6 +16,7 @@ from .public import public
 from .. import dtypes as _dt
 from ..engine import bump, grad_mode, make
 from .. import dispatch as D
+from ..generator import state_of
 from ..dispatch import K
 from ..registry import primitive
 from ..tensor import Tensor, _empty, _wrap, as_tensor
@@ -171,9 +172,9 @@ def clamp_(self, min=None, max=None):  # noqa: A002
     xd = self._data
     if (xd.dtype in _FLOATS and not isinstance(min, Tensor) and not isinstance(max, Tensor)
             and not _needs_graph(self, ())):
-        nan = float("nan")
-        D.run(K.clamp, xd, xd, min=nan if min is None else float(min),
-              max=nan if max is None else float(max))
+        inf = float("inf")  # a missing bound is +-inf (a NaN bound gives NaN, as torch)
+        D.run(K.clamp, xd, xd, min=-inf if min is None else float(min),
+              max=inf if max is None else float(max))
         bump(xd, "clamp_")
         return self
     from .activation import clamp
@@ -227,17 +228,17 @@ def fill_(self, value):
 
 
 def uniform_(self, from_=0.0, to=1.0, generator=None):
-    """Fill in place with U(from_, to) from the global generator."""
+    """Fill in place with U(from_, to) from ``generator`` (default: the global one)."""
     _float_only("uniform_", self)
-    return _fill_with("uniform_", self,
-                      lambda d: D.run(K.uniform, d, low=float(from_), high=float(to)))
+    return _fill_with("uniform_", self, lambda d: D.run(
+        K.uniform, state_of(generator, "uniform_"), d, low=float(from_), high=float(to)))
 
 
 def normal_(self, mean=0.0, std=1.0, generator=None):
-    """Fill in place with N(mean, std^2) from the global generator."""
+    """Fill in place with N(mean, std^2) from ``generator`` (default: the global one)."""
     _float_only("normal_", self)
-    return _fill_with("normal_", self,
-                      lambda d: D.run(K.normal, d, mean=float(mean), std=float(std)))
+    return _fill_with("normal_", self, lambda d: D.run(
+        K.normal, state_of(generator, "normal_"), d, mean=float(mean), std=float(std)))
 
 
 def _float_only(op, x):

@@ -52,10 +52,12 @@ def _weight_data(op, weight, x, n_classes):
 
 
 def _targets(op, target):
+    """The class indices as a private int64 copy: the backward reads them later, and the
+    caller may reuse or change its target tensor in between (``t[:] = ...``)."""
     t = as_tensor(target)
     if t._data.dtype != _dt.int64:
         raise TypeError(f"{op}: target must hold int64 class indices, got {t._data.dtype}")
-    return t._data
+    return D.run(K.expand, t._data, t._data.shape)
 
 
 def _run_checked(*args, **named):
@@ -90,13 +92,18 @@ def cross_entropy(input, target, weight=None, ignore_index=-100,  # noqa: A002
     n_classes = xd.shape[1] if xd.ndim > 1 else xd.shape[0] if xd.ndim else 0
     wd = _weight_data(op, weight, x, n_classes)
     t = as_tensor(target)
-    if t._data.dtype in _dt.FLOATS:  # class probabilities
-        yd = t._data if t._data.dtype == xd.dtype else D.run(K.cast, t._data, _empty(t.shape, xd.dtype))
+    if t._data.dtype in _dt.FLOATS:  # class probabilities (differentiable, as torch)
+        from .elementwise import cast
+        yt = t if t._data.dtype == xd.dtype else cast(t, xd.dtype)
+        if yt._data.shape != xd.shape:
+            raise ValueError(f"{op}: probability target {yt._data.shape} must have the input's "
+                             f"shape {xd.shape}")
+        yd = D.run(K.expand, yt._data, xd.shape)  # private copy: the caller may change its target
         shape = _lse_shape(xd)
         elem, lse, loss, wsum = D.run(K.cross_entropy_soft, xd, yd, wd, elem=shape, lse=shape,
                                       loss=(), wsum=(), label_smoothing=eps, reduction=red)
         out = elem if red == 0 else loss
-        return make(out, _ce_soft, (x,), (xd, yd, wd, lse, wsum, eps, red))
+        return make(out, _ce_soft, (x, yt), (xd, yd, wd, lse, wsum, eps, red))
     td = _targets(op, t)
     elem, stats, loss, wsum = _run_checked(
         K.cross_entropy, xd, td, wd, elem=td.shape, stats=td.shape + (2,), loss=(), wsum=(),
@@ -117,8 +124,25 @@ def _(g, needs, xd, td, wd, stats, wsum, ignore, eps, red):
 
 @_ce_soft.defvjp
 def _(g, needs, xd, yd, wd, lse, wsum, eps, red):
-    return (D.run(K.cross_entropy_soft_backward, g, xd, yd, wd, lse, wsum, xd.shape,
-                  label_smoothing=eps, reduction=red),)
+    dx = (D.run(K.cross_entropy_soft_backward, g, xd, yd, wd, lse, wsum, xd.shape,
+                label_smoothing=eps, reduction=red) if needs[0] else None)
+    dy = _ce_soft_target_grad(g, xd, wd, lse, wsum, eps, red) if needs[1] else None
+    return dx, dy
+
+
+def _ce_soft_target_grad(g, xd, wd, lse, wsum, eps, red):
+    """d elem / d y_c = -(1 - eps) w_c log_softmax(x)_c = (1 - eps) w_c (lse - x_c), times g
+    per sample ('none') or g / N ('mean') or g ('sum')."""
+    col = (xd.shape[0], 1) + xd.shape[2:] if xd.ndim > 1 else ()   # per-sample, class dim 1
+    ls = D.run(K.sub, lse.reshape(col), xd, xd.shape)                 # lse - x
+    scale = (1.0 - eps) / (float(wsum) if red == 1 else 1.0)
+    gs = g.reshape(col) if red == 0 else g
+    dy = D.run(K.mul, ls, gs, xd.shape)
+    dy = D.run(K.affine, dy, dy, alpha=scale, beta=0.0)
+    if wd.size:
+        wcol = wd.reshape((-1,) + (1,) * (xd.ndim - 2)) if xd.ndim > 1 else wd
+        dy = D.run(K.mul, dy, wcol, dy)
+    return dy
 
 
 # ---- nll_loss ------------------------------------------------------------------------------

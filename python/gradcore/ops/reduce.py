@@ -114,7 +114,10 @@ def var(x, dim=None, unbiased=True, keepdim=False, correction=None):
     c = (1 if unbiased else 0) if correction is None else correction
     d = sub(x, _sum_scaled(x, dims, True, True, "var"))
     ss = _sum_scaled(mul(d, d), dims, keepdim, False, "var")
-    return mul(ss, 1.0 / (n - c) if n - c > 0 else float("nan"))
+    if n - c > 0:
+        return mul(ss, 1.0 / (n - c))
+    from .elementwise import div  # torch divides by max(0, N - correction): inf, or nan for 0/0
+    return div(ss, 0.0)
 
 
 @public(method=True)

@@ -263,8 +263,12 @@ def getitem(x, idx):
             break
     if n_adv:
         rest = items[n_adv:]
-        y = _gather_rows(x, items[:n_adv])
-        return getitem(y, (slice(None),) + rest) if rest else y
+        y, k = _gather_rows(x, items[:n_adv])
+        # numpy's rule for leading index arrays: the result's first dims are the broadcast
+        # index shape (any ndim), then x's dims after the k indexed ones; the rest of the key
+        # indexes those.
+        lead = y.ndim - (x.ndim - k)
+        return getitem(y, (slice(None),) * lead + rest) if rest else y
     for it in items:
         if _is_advanced(it):
             return _gather_positions(x, items)
@@ -346,8 +350,8 @@ def _gather_rows(x, adv):
     xr = xd.reshape((rows,) + xd.shape[k:])
     y = D.run(K.index_select0, xr, flat, flat.shape + xd.shape[k:])
     if xd.dtype not in _dt.FLOATS:
-        return _wrap(y)
-    return make(y, _gather, (x,), (flat, xr.shape, xd.shape))
+        return _wrap(y), k
+    return make(y, _gather, (x,), (flat, xr.shape, xd.shape)), k
 
 
 @_gather.defvjp
