@@ -10,12 +10,14 @@ import sys
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PYPATH = os.path.join(os.path.dirname(HERE), "python")
+# The directory of the gradcore this test imported (installed, or python/ in a dev tree).
+PYPATH = os.path.dirname(os.path.dirname(os.path.abspath(__import__("gradcore").__file__)))
 
 
 def _batch(script, seed, n, flag, tmp_path, timeout):
     log = tmp_path / f"{script}.{seed}.log"
-    env = dict(os.environ, PYTHONPATH=os.environ.get("PYTHONPATH", "") + os.pathsep + PYPATH)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (PYPATH, os.environ.get("PYTHONPATH")) if p))
     try:
         p = subprocess.run([sys.executable, os.path.join(HERE, script), "--seed", str(seed),
                             flag, str(n), "--log", str(log)], capture_output=True, text=True,

@@ -13,13 +13,15 @@ import gradcore as gc
 import gradcore.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYPATH = os.path.join(ROOT, "python")
+# The directory of the gradcore this test imported (installed, or python/ in a dev tree).
+PYPATH = os.path.dirname(os.path.dirname(os.path.abspath(__import__("gradcore").__file__)))
 
 
 def child(code, timeout=60, env=None):
     """Run `code` in a fresh interpreter with gradcore importable; returns the completed
     process (a crash shows as a negative returncode, a hang as TimeoutExpired)."""
-    e = dict(os.environ, PYTHONPATH=os.environ.get("PYTHONPATH", "") + os.pathsep + PYPATH)
+    e = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (PYPATH, os.environ.get("PYTHONPATH")) if p))
     e.update(env or {})
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
                           text=True, timeout=timeout, env=e)
