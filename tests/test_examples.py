@@ -32,3 +32,11 @@ def test_generative_example_loss_falls_and_writes_a_png(tmp_path):
     losses = mod.main(["--epochs", "3", "--out", str(tmp_path / "vae.png")])
     assert losses[-1] < losses[0] and np.isfinite(losses).all()
     assert (tmp_path / "vae.png").stat().st_size > 1000
+
+
+def test_demo_runs_each_model_kind(capsys):
+    from gradcore.__main__ import main
+    for kind, title in (("cnn", "CNN conv32"), ("rnn", "LSTM(8->64)")):
+        assert main(["demo", "--model", kind, "--epochs", "1", "--no-progress"]) == 0
+        out = capsys.readouterr().out
+        assert title in out and "test accuracy:" in out.splitlines()[-1]
