@@ -51,15 +51,16 @@ def _layers(nn, size):
             nn.Linear(_dense_in(size), 128), nn.ReLU(), nn.Linear(128, 10)]
 
 
-def _gc_setup(weights, size, x, y):
-    model = gc.nn.Sequential(*_layers(gc.nn, size))
-    params = list(model.parameters())
-    with gc.no_grad():
-        for p, a in zip(params, [a for wb in weights for a in wb]):
-            p.copy_(gc.tensor(a))
-    opt = gc.optim.Adam(params, lr=LR)
-    F = gc.nn.functional
-    xt, yt = gc.tensor(x), gc.tensor(y)
+def _setup(lib, to_tensor, weights, size, x, y):
+    """One training-step closure; ``lib`` is gradcore or torch (the same API), ``to_tensor``
+    its numpy conversion. Both libraries start from the same weights."""
+    model = lib.nn.Sequential(*_layers(lib.nn, size))
+    with lib.no_grad():
+        for p, a in zip(model.parameters(), [a for wb in weights for a in wb]):
+            p.copy_(to_tensor(a))
+    opt = lib.optim.Adam(model.parameters(), lr=LR)
+    F = lib.nn.functional
+    xt, yt = to_tensor(x), to_tensor(y)
 
     def step():
         opt.zero_grad()
@@ -68,24 +69,14 @@ def _gc_setup(weights, size, x, y):
         opt.step()
         return loss
     return step
+
+
+def _gc_setup(weights, size, x, y):
+    return _setup(gc, gc.tensor, weights, size, x, y)
 
 
 def _torch_setup(torch, weights, size, x, y):
-    model = torch.nn.Sequential(*_layers(torch.nn, size))
-    with torch.no_grad():
-        for p, a in zip(model.parameters(), [a for wb in weights for a in wb]):
-            p.copy_(torch.from_numpy(a))
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-    F = torch.nn.functional
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+    return _setup(torch, torch.from_numpy, weights, size, x, y)
 
 
 def bench_step(s, torch, name, batch, size):

@@ -218,7 +218,7 @@ def test_activation_gradients_flags_saturated_tanh():
 
 # ---- plots -------------------------------------------------------------------------------
 def test_plots_write_pngs(tmp_path):
-    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: F401  (the test extra installs it)
     loader, _, _ = _digits(batch=256)
     gc.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))

@@ -148,20 +148,22 @@ def _tri_mask(shape, diagonal, lower):
     return _wrap(_np(m))
 
 
-@public(method=True)
-def tril(x, diagonal=0):
+def _triangle(op, x, diagonal, lower):
+    """x with the elements outside the lower (upper) triangle of its last two dims zeroed."""
     x = as_tensor(x)
     if x.ndim < 2:
-        raise ValueError(f"tril: input tensor must have at least 2 dimensions, got {x.ndim}")
-    return masked_fill(x, _wrap(~_tri_mask(x.shape, diagonal, True)._data), 0)
+        raise ValueError(f"{op}: input tensor must have at least 2 dimensions, got {x.ndim}")
+    return masked_fill(x, _wrap(~_tri_mask(x.shape, diagonal, lower)._data), 0)
+
+
+@public(method=True)
+def tril(x, diagonal=0):
+    return _triangle("tril", x, diagonal, True)
 
 
 @public(method=True)
 def triu(x, diagonal=0):
-    x = as_tensor(x)
-    if x.ndim < 2:
-        raise ValueError(f"triu: input tensor must have at least 2 dimensions, got {x.ndim}")
-    return masked_fill(x, _wrap(~_tri_mask(x.shape, diagonal, False)._data), 0)
+    return _triangle("triu", x, diagonal, False)
 
 
 @public(method=True)
