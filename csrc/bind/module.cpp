@@ -43,29 +43,34 @@ void storage_capsule_free(PyObject* cap) {
 
 // A new C-contiguous numpy array over 64-byte aligned storage owned by the C++ core.
 // `op` names the caller in the MemoryError raised when the storage cannot be had.
+std::string shape_str(int ndim, const int64_t* shape) {
+  std::string s = "(";
+  for (int i = 0; i < ndim; ++i)
+    s += std::to_string(shape[i]) + (i + 1 < ndim ? ", " : ndim == 1 ? "," : "");
+  return s + ")";
+}
+
 PyObject* new_array(DType dt, int ndim, const int64_t* shape, const char* op) {
   auto& api = npy_api::get();
   size_t bytes = dtype_size(dt);
-  bool overflow = false;
-  std::string shp = "(";
+  bool overflow = false, empty = false;
   for (int i = 0; i < ndim; ++i) {
-    shp += std::to_string(shape[i]) + (i + 1 < ndim ? ", " : ndim == 1 ? "," : "");
     if (shape[i] < 0) { PyErr_Format(PyExc_ValueError, "%s: negative dimension %lld", op, (long long)shape[i]); return nullptr; }
-    if (shape[i] != 0 && bytes > SIZE_MAX / size_t(shape[i])) overflow = true;
+    if (shape[i] == 0) empty = true;
+    else if (bytes > SIZE_MAX / size_t(shape[i])) overflow = true;
     else bytes *= size_t(shape[i]);
   }
-  shp += ")";
-  for (int i = 0; i < ndim; ++i) if (shape[i] == 0) { overflow = false; bytes = 0; }
+  if (empty) { overflow = false; bytes = 0; }
   if (overflow || bytes > size_t(PTRDIFF_MAX)) {
     PyErr_Format(PyExc_MemoryError, "%s: cannot allocate a %s tensor of shape %s: more than "
-                 "2^63 bytes", op, dtype_name(dt), shp.c_str());
+                 "2^63 bytes", op, dtype_name(dt), shape_str(ndim, shape).c_str());
     return nullptr;
   }
   void* p = nullptr;
   try { p = storage_alloc(bytes); }
   catch (const std::bad_alloc&) {
     PyErr_Format(PyExc_MemoryError, "%s: cannot allocate %zu bytes for a %s tensor of shape %s",
-                 op, bytes, dtype_name(dt), shp.c_str());
+                 op, bytes, dtype_name(dt), shape_str(ndim, shape).c_str());
     return nullptr;
   }
   PyObject* cap = PyCapsule_New(p, kCapsuleName, storage_capsule_free);

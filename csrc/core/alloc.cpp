@@ -2,6 +2,7 @@
 #include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <atomic>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -14,9 +15,17 @@ namespace {
 constexpr size_t kAlign = 64;
 constexpr size_t kCacheMin = 32 * 1024;   // smaller blocks: malloc's own bins are fine
 constexpr size_t kMmapMin = 256 * 1024;   // mapped directly, so freeing returns the pages
-std::mutex mu;
+std::mutex mu;                                     // guards free_blocks and cached
 std::map<size_t, std::vector<void*>> free_blocks;  // rounded size -> blocks
-size_t cached = 0, allocated = 0, peak = 0, n_alloc = 0, n_hits = 0;
+size_t cached = 0;
+// Counters are atomics so that small blocks (most calls of a small model) never take the lock.
+std::atomic<size_t> allocated{0}, peak{0}, n_alloc{0}, n_hits{0};
+
+void count_alloc(size_t n) {
+  size_t now = allocated.fetch_add(n, std::memory_order_relaxed) + n;
+  size_t p = peak.load(std::memory_order_relaxed);
+  while (now > p && !peak.compare_exchange_weak(p, now, std::memory_order_relaxed)) {}
+}
 
 size_t phys_bytes() {
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -69,16 +78,15 @@ void shrink_to(size_t target) {  // mu held
 void* storage_alloc(size_t bytes) {
   if (bytes > max_bytes) throw std::bad_alloc();  // more than the machine has
   size_t n = round_size(bytes == 0 ? kAlign : bytes);
-  {
+  n_alloc.fetch_add(1, std::memory_order_relaxed);
+  if (n >= kCacheMin) {
     std::lock_guard<std::mutex> lock(mu);
-    ++n_alloc;
-    if (n >= kCacheMin) {
-      auto it = free_blocks.find(n);
-      if (it != free_blocks.end() && !it->second.empty()) {
-        void* p = it->second.back(); it->second.pop_back(); cached -= n; ++n_hits;
-        allocated += n; if (allocated > peak) peak = allocated;
-        return p;
-      }
+    auto it = free_blocks.find(n);
+    if (it != free_blocks.end() && !it->second.empty()) {
+      void* p = it->second.back(); it->second.pop_back(); cached -= n;
+      n_hits.fetch_add(1, std::memory_order_relaxed);
+      count_alloc(n);
+      return p;
     }
   }
   void* p = sys_alloc(n);
@@ -87,18 +95,17 @@ void* storage_alloc(size_t bytes) {
     p = sys_alloc(n);
     if (!p) throw std::bad_alloc();
   }
-  std::lock_guard<std::mutex> lock(mu);
-  allocated += n; if (allocated > peak) peak = allocated;
+  count_alloc(n);
   return p;
 }
 
 void storage_free(void* p, size_t bytes) {
   if (!p) return;
   size_t n = round_size(bytes == 0 ? kAlign : bytes);
-  {
+  allocated.fetch_sub(n, std::memory_order_relaxed);
+  if (n >= kCacheMin) {
     std::lock_guard<std::mutex> lock(mu);
-    allocated -= n;
-    if (n >= kCacheMin && cached + n <= limit) { free_blocks[n].push_back(p); cached += n; return; }
+    if (cached + n <= limit) { free_blocks[n].push_back(p); cached += n; return; }
   }
   sys_free(p, n);
 }
@@ -116,13 +123,13 @@ void storage_empty_cache() {
 
 StorageStats storage_stats() {
   std::lock_guard<std::mutex> lock(mu);
-  return {allocated, peak, cached, limit, n_alloc, n_hits};
+  return {allocated.load(), peak.load(), cached, limit, n_alloc.load(), n_hits.load()};
 }
 void storage_set_cache_limit(size_t bytes) {
   std::lock_guard<std::mutex> lock(mu);
   limit = bytes;
   shrink_to(limit);
 }
-void storage_reset_peak() { std::lock_guard<std::mutex> lock(mu); peak = allocated; }
+void storage_reset_peak() { peak.store(allocated.load()); }
 
 }  // namespace gc

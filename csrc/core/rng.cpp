@@ -25,8 +25,8 @@ void uniform_fill(Ins in, Outs out, Attrs a) {
   int64_t n = y.numel(); auto [seed, base] = rng_reserve("uniform", in[0], uint64_t(n));
   float_dispatch(y.dtype, "uniform", [&]<class T>() {
     T* p = y.ptr<T>();
-#pragma omp parallel for if (n > 65536) num_threads(::gc::threads())
-    for (int64_t i = 0; i < n; ++i) p[i] = T(lo + (hi - lo) * rng_uniform(seed, base + i));
+    GC_PARALLEL_FOR(n > 65536,
+    for (int64_t i = 0; i < n; ++i) p[i] = T(lo + (hi - lo) * rng_uniform(seed, base + i)););
   });
 }
 
@@ -37,13 +37,13 @@ void normal_fill(Ins in, Outs out, Attrs a) {
   int64_t n = y.numel(); auto [seed, base] = rng_reserve("normal", in[0], uint64_t(n));
   float_dispatch(y.dtype, "normal", [&]<class T>() {
     T* p = y.ptr<T>();
-#pragma omp parallel for if (n > 65536) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(n > 65536,
     for (int64_t i = 0; i < n; ++i) {
       uint64_t h = rng_bits(seed, base + i);
       double u1 = (double((h >> 32)) + 1.0) * 0x1.0p-32;      // (0, 1]
       double u2 = double(h & 0xffffffffull) * 0x1.0p-32;       // [0, 1)
       p[i] = T(mean + sd * std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2));
-    }
+    });
   });
 }
 
@@ -55,8 +55,8 @@ void dropout_mask(Ins in, Outs out, Attrs a) {
   int64_t n = y.numel(); auto [seed, base] = rng_reserve("dropout_mask", in[0], uint64_t(n));
   float_dispatch(y.dtype, "dropout_mask", [&]<class T>() {
     T* p = y.ptr<T>(); T scale = keep > 0 ? T(1.0 / keep) : T(0);
-#pragma omp parallel for if (n > 65536) num_threads(::gc::threads())
-    for (int64_t i = 0; i < n; ++i) p[i] = rng_uniform(seed, base + i) < keep ? scale : T(0);
+    GC_PARALLEL_FOR(n > 65536,
+    for (int64_t i = 0; i < n; ++i) p[i] = rng_uniform(seed, base + i) < keep ? scale : T(0););
   });
 }
 

@@ -1,5 +1,6 @@
 // gradcore's own thread count. Every parallel region is written
 //   #pragma omp parallel ... num_threads(::gc::threads())
+// or, for a loop worth splitting only when it is large, GC_PARALLEL_FOR(cond, for (...) ...).
 // so gradcore never reads or writes OpenMP's global setting (omp_set_num_threads would change
 // torch's and every other OpenMP library's thread count in the host process). In a child
 // forked after a parallel region, OpenMP's thread pool did not survive the fork: threads()
@@ -13,3 +14,24 @@ int configured_threads();  // the setting (set_threads, GRADCORE_NUM_THREADS or 
 void set_threads(int n);   // n >= 1; affects gradcore only
 bool forked_child();       // this process is a fork of a process that ran gradcore kernels
 }  // namespace gc
+
+// GC_PARALLEL_FOR(cond, for-loop): the loop split over threads() threads when `cond` holds and
+// more than one thread is allowed, else run on the calling thread. Not `#pragma omp parallel
+// for if (cond)`: with a false `if` clause libgomp still starts a team of one (a malloc and a
+// futex wake, ~0.4 us), which was most of a small in-place kernel's time. The _DYNAMIC form
+// schedules iterations one at a time, _SIMD asks for vectorisation on both paths.
+#define GC_PARALLEL_FOR_IMPL_(pragma, cond, ...)                        \
+  do {                                                                  \
+    if ((cond) && ::gc::threads() > 1) { _Pragma(pragma) __VA_ARGS__ }  \
+    else { __VA_ARGS__ }                                                \
+  } while (0)
+#define GC_PARALLEL_FOR(cond, ...) \
+  GC_PARALLEL_FOR_IMPL_("omp parallel for num_threads(::gc::threads())", cond, __VA_ARGS__)
+#define GC_PARALLEL_FOR_DYNAMIC(cond, ...) GC_PARALLEL_FOR_IMPL_( \
+    "omp parallel for schedule(dynamic, 1) num_threads(::gc::threads())", cond, __VA_ARGS__)
+#define GC_PARALLEL_FOR_SIMD(cond, ...)                                        \
+  do {                                                                         \
+    if ((cond) && ::gc::threads() > 1) {                                       \
+      _Pragma("omp parallel for simd num_threads(::gc::threads())") __VA_ARGS__ \
+    } else { _Pragma("omp simd") __VA_ARGS__ }                                 \
+  } while (0)

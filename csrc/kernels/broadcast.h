@@ -124,7 +124,7 @@ void bmap(const char* op, const Buf& out, F f, const BufFor<TI>&... ins) {
   const int64_t inner = shape[m - 1], outer = n / inner;
   int64_t istep[K];
   for (int k = 0; k < K; ++k) istep[k] = st[k][m - 1];
-#pragma omp parallel for if (n >= kParallelMin) num_threads(::gc::threads())
+  GC_PARALLEL_FOR(n >= kParallelMin,
   for (int64_t r = 0; r < outer; ++r) {
     int64_t off[K] = {}, rem = r;
     for (int j = m - 2; j >= 0; --j) {
@@ -136,7 +136,7 @@ void bmap(const char* op, const Buf& out, F f, const BufFor<TI>&... ins) {
       return f(static_cast<const TI*>(ptrs[I])[off[I] + i * istep[I]]...);
     };
     for (int64_t i = 0; i < inner; ++i) orow[i] = inner_at(Seq{}, i);
-  }
+  });
 }
 
 }  // namespace gc

@@ -224,9 +224,9 @@ void conv2d_backward_input(Ins in, Outs out, Attrs at) {
     if (in.size() == 3) {
       const T* b = in[2].ptr<T>();
       const int64_t HW = g.H * g.W;
-#pragma omp parallel for if (g.N * g.C * HW >= kParallelMin) num_threads(::gc::threads())
+      GC_PARALLEL_FOR(g.N * g.C * HW >= kParallelMin,
       for (int64_t nc = 0; nc < g.N * g.C; ++nc)
-        for (int64_t j = 0; j < HW; ++j) d[nc * HW + j] += b[nc % g.C];
+        for (int64_t j = 0; j < HW; ++j) d[nc * HW + j] += b[nc % g.C];);
     }
   });
 }

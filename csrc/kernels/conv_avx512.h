@@ -269,7 +269,7 @@ inline bool direct_forward(const Geo& g, const float* x, const float* w, const f
       xm[q][ch] = __mmask16(lane_mask(-off - j0, g.W - off - j0) & 0xFFFFu);
     }
   }
-#pragma omp parallel for schedule(static) if (g.macs() >= kConvParallelMin && items > 1) num_threads(::gc::threads())
+  GC_PARALLEL_FOR(g.macs() >= kConvParallelMin && items > 1,
   for (int64_t it = 0; it < items; ++it) {
     const int64_t n = it / (g.G * g.Ho), gi = it / g.Ho % g.G, i = it % g.Ho;
     const float* xg = x + (n * g.C + gi * g.Cg) * HW;
@@ -283,7 +283,7 @@ inline bool direct_forward(const Geo& g, const float* x, const float* w, const f
       else if (ob == 4) direct_row<4>(g, xg, wb, bo, yo, i, xm, ym);
       else direct_row<1>(g, xg, wb, bo, yo, i, xm, ym);
     });
-  }
+  });
   return true;
 }
 

@@ -53,7 +53,7 @@ template <class T> void rowcopy(T* dst, const T* src, int64_t n, int64_t lo, int
 template <class T>
 void im2col(const Geo& g, const T* xg, int64_t i0, int64_t i1, T* col, bool par) {
   const int64_t cols = (i1 - i0) * g.Wo;
-#pragma omp parallel for if (par && g.K * cols >= kParallelMin) num_threads(::gc::threads())
+  GC_PARALLEL_FOR(par && g.K * cols >= kParallelMin,
   for (int64_t c = 0; c < g.Cg; ++c)
     for (int64_t p = 0; p < g.kh; ++p)
       for (int64_t q = 0; q < g.kw; ++q) {
@@ -68,7 +68,7 @@ void im2col(const Geo& g, const T* xg, int64_t i0, int64_t i1, T* col, bool par)
           for (int64_t j = s.lo; j < s.hi; ++j) dst[j] = src[j * g.sw];
           std::fill(dst + s.hi, dst + g.Wo, T(0));
         }
-      }
+      });
 }
 
 // dxg (Cg, H, W) += col2im(dcol) for output rows [i0, i1): the adjoint of im2col. Rows of
@@ -84,7 +84,7 @@ void col2im(const Geo& g, const T* dcol, int64_t i0, int64_t i1, T* dxg, bool pa
     constexpr int L = 64 / sizeof(T);
     const int64_t h0 = std::max<int64_t>(0, i0 * g.sh - g.pt);
     const int64_t h1 = std::min<int64_t>(g.H, (i1 - 1) * g.sh - g.pt + (g.kh - 1) * g.dh + 1);
-#pragma omp parallel for if (par && g.K * cols >= kParallelMin) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(par && g.K * cols >= kParallelMin,
     for (int64_t c = 0; c < g.Cg; ++c)
       for (int64_t ih = h0; ih < h1; ++ih)
         for (int64_t w0 = 0; w0 < g.W; w0 += L) {
@@ -105,11 +105,11 @@ void col2im(const Geo& g, const T* dcol, int64_t i0, int64_t i1, T* dxg, bool pa
           T* dst = dxg + (c * g.H + ih) * g.W + w0;
           const uint32_t ms = lanes(0, g.W - w0, L);
           Simd<T>::store(dst, ms, Simd<T>::add_masked(acc, ms, dst));
-        }
+        });
     return;
   }
 #endif
-#pragma omp parallel for if (par && g.K * cols >= kParallelMin) num_threads(::gc::threads())
+  GC_PARALLEL_FOR(par && g.K * cols >= kParallelMin,
   for (int64_t c = 0; c < g.Cg; ++c)
     for (int64_t p = 0; p < g.kh; ++p)
       for (int64_t q = 0; q < g.kw; ++q) {
@@ -121,7 +121,7 @@ void col2im(const Geo& g, const T* dcol, int64_t i0, int64_t i1, T* dxg, bool pa
           T* dst = dxg + (c * g.H + ih) * g.W + s.off;
           for (int64_t j = s.lo; j < s.hi; ++j) dst[j * g.sw] += src[j];
         }
-      }
+      });
 }
 
 }  // namespace conv

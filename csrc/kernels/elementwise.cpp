@@ -107,8 +107,8 @@ void fill(Ins, Outs out, Attrs at) {
   double v = attr(at, 0, "fill");
   any_dispatch(out[0].dtype, [&]<class T>() {
     T* p = out[0].ptr<T>(); int64_t n = out[0].numel(); T tv = static_cast<T>(v);
-#pragma omp parallel for simd if (n >= kParallelMin) num_threads(::gc::threads())
-    for (int64_t i = 0; i < n; ++i) p[i] = tv;
+    GC_PARALLEL_FOR_SIMD(n >= kParallelMin,
+    for (int64_t i = 0; i < n; ++i) p[i] = tv;);
   });
 }
 GC_KERNEL("fill(*, float value) -> any out", fill);
@@ -117,8 +117,8 @@ void accumulate(Ins in, Outs out, Attrs) {
   check_same_shape("accumulate", in[0], out[0]); check_same_dtype("accumulate", in[0], out[0]);
   float_dispatch(in[0].dtype, "accumulate", [&]<class T>() {
     const T* x = in[0].ptr<T>(); T* y = out[0].ptr<T>(); int64_t n = out[0].numel();
-#pragma omp parallel for simd if (n >= kParallelMin) num_threads(::gc::threads())
-    for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+    GC_PARALLEL_FOR_SIMD(n >= kParallelMin,
+    for (int64_t i = 0; i < n; ++i) y[i] += x[i];);
   });
 }
 GC_KERNEL("accumulate(T x) -> T out", accumulate);

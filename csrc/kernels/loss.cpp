@@ -133,7 +133,7 @@ void cross_entropy(Ins in, Outs out, Attrs at) {
     const int64_t C = L.C, S = L.S;
     double W = double(C);
     if (hw) { W = 0; for (int64_t c = 0; c < C; ++c) W += double(wp[c]); }
-#pragma omp parallel for if (n * C >= kParallelMin) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(n * C >= kParallelMin,
     for (int64_t i = 0; i < n; ++i) {
       const T* xr = xp + (i / S) * C * S + i % S;  // x[n, :, s], stride S
       RowStats<T> r = row_stats(xr, C, S, wp, eps != 0);
@@ -143,7 +143,7 @@ void cross_entropy(Ins in, Outs out, Attrs at) {
       double e = (1 - eps) * (hw ? double(wp[k]) : 1.0) * (double(r.m - xr[k * S]) + double(r.ls));
       if (eps != 0) e += eps / double(C) * (W * double(r.ls) + r.wsx);
       ep[i] = T(e);
-    }
+    });
     double wsum = 0;
     for (int64_t i = 0; i < n; ++i) if (tp[i] != ignore) wsum += hw ? double(wp[tp[i]]) : 1.0;
     reduce_samples<T>(ep, n, wsum, red, out[2], out[3]);
@@ -175,7 +175,7 @@ void cross_entropy_backward(Ins in, Outs out, Attrs at) {
     if (hw) { W = 0; for (int64_t c = 0; c < C; ++c) W += double(wp[c]); }
     const double scale = red == kMean ? 1.0 / double(ws.ptr<T>()[0]) : 1.0;
     const double b = eps / double(C);
-#pragma omp parallel for if (n * C >= kParallelMin) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(n * C >= kParallelMin,
     for (int64_t i = 0; i < n; ++i) {
       const int64_t off = (i / S) * C * S + i % S;
       const T* xr = xp + off; T* dr = dp + off;
@@ -194,7 +194,7 @@ void cross_entropy_backward(Ins in, Outs out, Attrs at) {
           dr[c * S] = pc * std::exp((xr[c * S] - m) - ls) - bw * (hw ? wp[c] : T(1));
       }
       if (k != ignore) dr[k * S] -= T(gs * a);
-    }
+    });
   });
 }
 GC_KERNEL("cross_entropy_backward(T g, T x, i64 target, T weight, T stats, T wsum, *, int ignore_index, float label_smoothing, int reduction) -> T dx", cross_entropy_backward);
@@ -218,7 +218,7 @@ void cross_entropy_soft(Ins in, Outs out, Attrs at) {
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T *xp = x.ptr<T>(), *yp = y.ptr<T>(), *wp = hw ? w.ptr<T>() : nullptr;
     T *ep = out[0].ptr<T>(), *lp = out[1].ptr<T>();
-#pragma omp parallel for if (n * C >= kParallelMin) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(n * C >= kParallelMin,
     for (int64_t i = 0; i < n; ++i) {
       const int64_t off = (i / S) * C * S + i % S;
       double m = -INFINITY, se = 0;
@@ -230,7 +230,7 @@ void cross_entropy_soft(Ins in, Outs out, Attrs at) {
         e += (hw ? double(wp[c]) : 1.0) * q * (lse - double(xp[off + c * S]));
       }
       lp[i] = T(lse); ep[i] = T(e);
-    }
+    });
     reduce_samples<T>(ep, n, double(n), red, out[2], out[3]);
   });
 }
@@ -254,7 +254,7 @@ void cross_entropy_soft_backward(Ins in, Outs out, Attrs at) {
     const T* wp = hw ? w.ptr<T>() : nullptr;
     T* dp = out[0].ptr<T>();
     const double scale = red == kMean ? 1.0 / double(ws.ptr<T>()[0]) : 1.0;
-#pragma omp parallel for if (n * C >= kParallelMin) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(n * C >= kParallelMin,
     for (int64_t i = 0; i < n; ++i) {
       const int64_t off = (i / S) * C * S + i % S;
       double gs = double(gp[red == kNone ? i : 0]) * scale, wq = 0;
@@ -265,7 +265,7 @@ void cross_entropy_soft_backward(Ins in, Outs out, Attrs at) {
         double p = std::exp(double(xp[off + c * S]) - double(lp[i]));
         dp[off + c * S] = T(gs * (p * wq - (hw ? double(wp[c]) : 1.0) * q));
       }
-    }
+    });
   });
 }
 GC_KERNEL("cross_entropy_soft_backward(T g, T x, T y, T weight, T lse, T wsum, *, float label_smoothing, int reduction) -> T dx", cross_entropy_soft_backward);

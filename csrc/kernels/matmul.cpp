@@ -155,8 +155,8 @@ void gemm(Ins in, Outs out, Attrs at) {
     };
     // Small matrices in a big batch: parallel over the batch; otherwise within each gemm.
     if (c.b > 1 && M * N * K < 64 * kGemmParallelMin) {
-#pragma omp parallel for if (c.b * M * N * K >= kGemmParallelMin) num_threads(::gc::threads())
-      for (int64_t i = 0; i < c.b; ++i) one(i, false);
+      GC_PARALLEL_FOR(c.b * M * N * K >= kGemmParallelMin,
+      for (int64_t i = 0; i < c.b; ++i) one(i, false););
     } else {
       for (int64_t i = 0; i < c.b; ++i) one(i, true);
     }

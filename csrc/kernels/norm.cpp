@@ -110,7 +110,7 @@ void bn_channel_sums(const BnDims& d, const T* x, const T* g, const T* k, Sums* 
     return;
   }
   if (S >= kShort) {
-#pragma omp parallel for if (par && C > 1) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(par && C > 1,
     for (int64_t c = 0; c < C; ++c) {
       Sums s;
       for (int64_t n = 0; n < N; ++n) {
@@ -119,11 +119,11 @@ void bn_channel_sums(const BnDims& d, const T* x, const T* g, const T* k, Sums* 
         else shifted_sums(x + off, S, k[c], s);
       }
       out[c] = s;
-    }
+    });
     return;
   }
   const int64_t bw = kShort / S, nb = (C + bw - 1) / bw;  // bw * S <= kShort
-#pragma omp parallel for if (par && nb > 1) num_threads(::gc::threads())
+  GC_PARALLEL_FOR(par && nb > 1,
   for (int64_t blk = 0; blk < nb; ++blk) {
     const int64_t c0 = blk * bw, c1 = std::min(C, c0 + bw), R = (c1 - c0) * S;
     double a1[kShort], a2[kShort];
@@ -149,7 +149,7 @@ void bn_channel_sums(const BnDims& d, const T* x, const T* g, const T* k, Sums* 
       for (int64_t j = (c - c0) * S; j < (c - c0 + 1) * S; ++j) { s.a += a1[j]; s.b += a2[j]; }
       out[c] = s;
     }
-  }
+  });
 }
 
 // Elementwise pass over a BN layout: `run(off, len, c)` for a run of S elements of channel c
@@ -157,12 +157,12 @@ void bn_channel_sums(const BnDims& d, const T* x, const T* g, const T* k, Sums* 
 template <class Run, class Row> void bn_for_each(const BnDims& d, Run run, Row row) {
   const bool par = d.N * d.C * d.S >= kParallelMin;
   if (d.S == 1) {
-#pragma omp parallel for if (par) num_threads(::gc::threads())
-    for (int64_t n = 0; n < d.N; ++n) row(n * d.C);
+    GC_PARALLEL_FOR(par,
+    for (int64_t n = 0; n < d.N; ++n) row(n * d.C););
     return;
   }
-#pragma omp parallel for if (par) num_threads(::gc::threads())
-  for (int64_t r = 0; r < d.N * d.C; ++r) run(r * d.S, d.S, r % d.C);
+  GC_PARALLEL_FOR(par,
+  for (int64_t r = 0; r < d.N * d.C; ++r) run(r * d.S, d.S, r % d.C););
 }
 
 // training: mean, var = batch statistics over (N, S) per channel (rm, rv unused, may be empty);
@@ -334,7 +334,7 @@ void layer_norm(Ins in, Outs out, Attrs at) {
   vec_arg(op, "mean", out[1], x, R, false); vec_arg(op, "rstd", out[2], x, R, false);
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T* xp = x.ptr<T>(); T *yp = out[0].ptr<T>(), *mp = out[1].ptr<T>(), *rp = out[2].ptr<T>();
-#pragma omp parallel for if (n >= kParallelMin && R > 1) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(n >= kParallelMin && R > 1,
     for (int64_t r = 0; r < R; ++r) {
       const T* xr = xp + r * D;
       Sums s;
@@ -349,7 +349,7 @@ void layer_norm(Ins in, Outs out, Attrs at) {
       else if (hw) yv = (xv - tm) * ts * CMap<T>(w.ptr<T>(), D);
       else if (hb) yv = (xv - tm) * ts + CMap<T>(b.ptr<T>(), D);
       else yv = (xv - tm) * ts;
-    }
+    });
   });
 }
 GC_KERNEL("layer_norm(T x, T weight, T bias, *, int normalized_numel, float eps) -> (T y, T mean, T rstd)", layer_norm);
@@ -378,7 +378,7 @@ void layer_norm_backward(Ins in, Outs out, Attrs at) {
     const T *gp = g.ptr<T>(), *xp = x.ptr<T>(), *mp = mb.ptr<T>(), *rp = rb.ptr<T>();
     if (ndx) {
       T* dxp = out[0].ptr<T>();
-#pragma omp parallel for if (n >= kParallelMin && R > 1) num_threads(::gc::threads())
+      GC_PARALLEL_FOR(n >= kParallelMin && R > 1,
       for (int64_t r = 0; r < R; ++r) {
         MMap<T> dv(dxp + r * D, D);
         CMap<T> gv(gp + r * D, D), xv(xp + r * D, D);
@@ -387,13 +387,13 @@ void layer_norm_backward(Ins in, Outs out, Attrs at) {
         grad_sums(dxp + r * D, xp + r * D, D, mp[r], s);
         const T ts = rp[r], a = T(s.a / double(D)), bb = T(double(ts) * s.b / double(D));
         dv = ts * (dv - a - (xv - mp[r]) * ts * bb);
-      }
+      });
     }
     if (!ndw && !ndb) return;
     const int64_t nch = std::clamp<int64_t>(std::min(R / 64, (int64_t(1) << 20) / D), 1, 32);
     const int64_t per = (R + nch - 1) / nch;
     part.assign(size_t(2 * nch * D), 0.0);
-#pragma omp parallel for if (n >= kParallelMin && nch > 1) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(n >= kParallelMin && nch > 1,
     for (int64_t ch = 0; ch < nch; ++ch) {
       double *pw = part.data() + 2 * ch * D, *pb = pw + D;
       for (int64_t r = ch * per; r < std::min(R, (ch + 1) * per); ++r) {
@@ -403,7 +403,7 @@ void layer_norm_backward(Ins in, Outs out, Attrs at) {
           pw[j] += double(gr[j]) * double((xr[j] - m) * ts);
         }
       }
-    }
+    });
     for (int64_t j = 0; j < D; ++j) {
       double sw = 0, sb = 0;
       for (int64_t ch = 0; ch < nch; ++ch) { sw += part[2 * ch * D + j]; sb += part[(2 * ch + 1) * D + j]; }
@@ -441,7 +441,7 @@ void group_norm(Ins in, Outs out, Attrs at) {
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T *xp = x.ptr<T>(), *wp = hw ? w.ptr<T>() : nullptr, *bp = hb ? b.ptr<T>() : nullptr;
     T *yp = out[0].ptr<T>(), *mp = out[1].ptr<T>(), *rp = out[2].ptr<T>();
-#pragma omp parallel for if (x.numel() >= kParallelMin && ng > 1) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(x.numel() >= kParallelMin && ng > 1,
     for (int64_t i = 0; i < ng; ++i) {
       const T* xr = xp + i * M;
       double m = 0, v = 0;
@@ -454,7 +454,7 @@ void group_norm(Ins in, Outs out, Attrs at) {
         T* yc = yp + i * M + j * d.S;
         for (int64_t s = 0; s < d.S; ++s) yc[s] = (xc[s] - tm) * a + bc;
       }
-    }
+    });
   });
 }
 GC_KERNEL("group_norm(T x, T weight, T bias, *, int num_groups, float eps) -> (T y, T mean, T rstd)", group_norm);
@@ -482,10 +482,10 @@ void group_norm_backward(Ins in, Outs out, Attrs at) {
   float_dispatch(x.dtype, op, [&]<class T>() {
     const T *gp = g.ptr<T>(), *xp = x.ptr<T>(), *mp = mb.ptr<T>(), *rp = rb.ptr<T>();
     const T* wp = hw ? w.ptr<T>() : nullptr;
-#pragma omp parallel for if (par && ng > 1) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(par && ng > 1,
     for (int64_t i = 0; i < ng; ++i)    // row (n, k Cg + j) of (N*C, S) is i Cg + j
       for (int64_t r = i * d.Cg; r < (i + 1) * d.Cg; ++r)
-        grad_sums(gp + r * d.S, xp + r * d.S, d.S, mp[i], sums[r]);
+        grad_sums(gp + r * d.S, xp + r * d.S, d.S, mp[i], sums[r]););
     if (ndw || ndb) {
       Sums* acc = sums.data() + NC;
       for (int64_t i = 0; i < ng; ++i) {
@@ -501,7 +501,7 @@ void group_norm_backward(Ins in, Outs out, Attrs at) {
     }
     if (!ndx) return;
     T* dxp = out[0].ptr<T>();
-#pragma omp parallel for if (par && ng > 1) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(par && ng > 1,
     for (int64_t i = 0; i < ng; ++i) {
       const int64_t n = i / d.G, c0 = (i % d.G) * d.Cg;
       double A = 0, B = 0;
@@ -517,7 +517,7 @@ void group_norm_backward(Ins in, Outs out, Attrs at) {
         const T k1 = T((wp ? double(wp[c]) : 1.0) * rs);
         for (int64_t s = off; s < off + d.S; ++s) dxp[s] = gp[s] * k1 + (xp[s] - m) * k2 + k3;
       }
-    }
+    });
   });
 }
 GC_KERNEL("group_norm_backward(T grad, T x, T weight, T mean, T rstd, *, int num_groups) -> (T dx, T dweight, T dbias)", group_norm_backward);

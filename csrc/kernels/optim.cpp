@@ -33,8 +33,8 @@ template <class N, class F> void for_chunks(int64_t ntup, N numel, F f) {
     for (int64_t b = 0; b < n; b += kChunk) work.push_back({t, b, std::min(n, b + kChunk)});
   }
   const int64_t nw = int64_t(work.size());
-#pragma omp parallel for schedule(dynamic, 1) if (total >= kParallelMin && nw > 1) num_threads(::gc::threads())
-  for (int64_t w = 0; w < nw; ++w) f(work[w].t, work[w].b, work[w].e);
+  GC_PARALLEL_FOR_DYNAMIC(total >= kParallelMin && nw > 1,
+  for (int64_t w = 0; w < nw; ++w) f(work[w].t, work[w].b, work[w].e););
 }
 
 // Checks the tuples of a step kernel: `ins.size()` a multiple of k, every tensor of a tuple
@@ -316,12 +316,12 @@ template <class F> double block_sum(int64_t n, F f) {
   std::vector<double>& part = tls;
   const int64_t nb = (n + kChunk - 1) / kChunk;
   part.assign(nb, 0.0);
-#pragma omp parallel for if (n >= kParallelMin) num_threads(::gc::threads())
+  GC_PARALLEL_FOR(n >= kParallelMin,
   for (int64_t blk = 0; blk < nb; ++blk) {
     double s = 0;
     for (int64_t i = blk * kChunk, e = std::min(n, i + kChunk); i < e; ++i) s += f(i);
     part[blk] = s;
-  }
+  });
   double s = 0;
   for (double v : part) s += v;
   return s;

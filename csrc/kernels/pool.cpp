@@ -161,11 +161,11 @@ void max_pool2d(Ins in, Outs out, Attrs at) {
   float_dispatch(x.dtype, "max_pool2d", [&]<class T>() {
     const T* xp = x.ptr<T>(); T* yp = y.ptr<T>(); int64_t* ip = idx.ptr<int64_t>();
     const int64_t HW = g.H * g.W, HoWo = g.Ho * g.Wo;
-#pragma omp parallel for if (g.N * g.C * HW >= kParallelMin) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(g.N * g.C * HW >= kParallelMin,
     for (int64_t p = 0; p < g.N * g.C; ++p) {
       if (two) max_pool_plane_2x2(g, xp + p * HW, yp + p * HoWo, ip + p * HoWo);
       else max_pool_plane(g, xp + p * HW, yp + p * HoWo, ip + p * HoWo);
-    }
+    });
   });
 }
 GC_KERNEL("max_pool2d(T x, *, int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int dilation_h, int dilation_w, int ceil_mode) -> (T y, i64 idx)", max_pool2d);
@@ -184,7 +184,7 @@ void max_pool2d_backward(Ins in, Outs out, Attrs) {
   std::atomic<bool> bad{false};
   float_dispatch(g.dtype, op, [&]<class T>() {
     const T* gp = g.ptr<T>(); const int64_t* ip = idx.ptr<int64_t>(); T* d = dx.ptr<T>();
-#pragma omp parallel for if (P * HW >= kParallelMin) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(P * HW >= kParallelMin,
     for (int64_t p = 0; p < P; ++p) {
       T* dp = d + p * HW;
       std::fill(dp, dp + HW, T(0));
@@ -193,7 +193,7 @@ void max_pool2d_backward(Ins in, Outs out, Attrs) {
         if (i >= 0 && i < HW) dp[i] += gp[p * HoWo + k];
         else if (i != -1) bad = true;
       }
-    }
+    });
   });
   GC_CHECK(!bad, op << ": an index is outside the " << dx.shape[2] << "x" << dx.shape[3] << " input plane");
 }
@@ -233,7 +233,7 @@ void avg_pool2d(Ins in, Outs out, Attrs at) {
   float_dispatch(x.dtype, "avg_pool2d", [&]<class T>() {
     const T* xp = x.ptr<T>(); T* yp = y.ptr<T>();
     const int64_t HW = g.H * g.W, HoWo = g.Ho * g.Wo;
-#pragma omp parallel for if (g.N * g.C * HW >= kParallelMin) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(g.N * g.C * HW >= kParallelMin,
     for (int64_t p = 0; p < g.N * g.C; ++p) {
       const T* xq = xp + p * HW;
       avg_windows(g, a.include_pad, a.div, [&](int64_t o, int64_t h0, int64_t h1, int64_t w0, int64_t w1, int64_t div) {
@@ -242,7 +242,7 @@ void avg_pool2d(Ins in, Outs out, Attrs at) {
           for (int64_t w = w0; w < w1; ++w) s += xq[h * g.W + w];
         yp[p * HoWo + o] = h0 < h1 && w0 < w1 ? s / T(div) : T(0);
       });
-    }
+    });
   });
 }
 GC_KERNEL("avg_pool2d(T x, *, int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int ceil_mode, int count_include_pad, int divisor_override=0) -> T y", avg_pool2d);
@@ -256,7 +256,7 @@ void avg_pool2d_backward(Ins in, Outs out, Attrs at) {
   float_dispatch(gy.dtype, "avg_pool2d_backward", [&]<class T>() {
     const T* gp = gy.ptr<T>(); T* d = dx.ptr<T>();
     const int64_t HW = g.H * g.W, HoWo = g.Ho * g.Wo;
-#pragma omp parallel for if (g.N * g.C * HW >= kParallelMin) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(g.N * g.C * HW >= kParallelMin,
     for (int64_t p = 0; p < g.N * g.C; ++p) {
       T* dq = d + p * HW;
       std::fill(dq, dq + HW, T(0));
@@ -265,7 +265,7 @@ void avg_pool2d_backward(Ins in, Outs out, Attrs at) {
         for (int64_t h = h0; h < h1; ++h)
           for (int64_t w = w0; w < w1; ++w) dq[h * g.W + w] += v;
       });
-    }
+    });
   });
 }
 GC_KERNEL("avg_pool2d_backward(T g, *, int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int ceil_mode, int count_include_pad, int divisor_override=0) -> T dx", avg_pool2d_backward);
@@ -309,8 +309,8 @@ void adaptive_avg_pool2d(Ins in, Outs out, Attrs) {
   const int64_t P = x.shape[0] * x.shape[1], H = x.shape[2], W = x.shape[3], Ho = y.shape[2], Wo = y.shape[3];
   float_dispatch(x.dtype, "adaptive_avg_pool2d", [&]<class T>() {
     const T* xp = x.ptr<T>(); T* yp = y.ptr<T>();
-#pragma omp parallel for if (P * H * W >= kParallelMin) num_threads(::gc::threads())
-    for (int64_t p = 0; p < P; ++p) adaptive_plane<false>(xp + p * H * W, yp + p * Ho * Wo, H, W, Ho, Wo);
+    GC_PARALLEL_FOR(P * H * W >= kParallelMin,
+    for (int64_t p = 0; p < P; ++p) adaptive_plane<false>(xp + p * H * W, yp + p * Ho * Wo, H, W, Ho, Wo););
   });
 }
 GC_KERNEL("adaptive_avg_pool2d(T x) -> T y", adaptive_avg_pool2d);
@@ -321,11 +321,11 @@ void adaptive_avg_pool2d_backward(Ins in, Outs out, Attrs) {
   const int64_t P = dx.shape[0] * dx.shape[1], H = dx.shape[2], W = dx.shape[3], Ho = gy.shape[2], Wo = gy.shape[3];
   float_dispatch(gy.dtype, "adaptive_avg_pool2d_backward", [&]<class T>() {
     const T* gp = gy.ptr<T>(); T* d = dx.ptr<T>();
-#pragma omp parallel for if (P * H * W >= kParallelMin) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(P * H * W >= kParallelMin,
     for (int64_t p = 0; p < P; ++p) {
       std::fill(d + p * H * W, d + (p + 1) * H * W, T(0));
       adaptive_plane<true>(gp + p * Ho * Wo, d + p * H * W, H, W, Ho, Wo);
-    }
+    });
   });
 }
 GC_KERNEL("adaptive_avg_pool2d_backward(T g) -> T dx", adaptive_avg_pool2d_backward);

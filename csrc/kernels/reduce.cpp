@@ -40,8 +40,8 @@ template <class F> double fixed_block_sum(int64_t n, F f) {
   double stack[256];
   std::vector<double> heap(nb > 256 ? nb : 0);
   double* part = nb > 256 ? heap.data() : stack;
-#pragma omp parallel for if (n >= kParallelMin) num_threads(::gc::threads())
-  for (int64_t b = 0; b < nb; ++b) part[b] = f(b * kFixedBlock, std::min(n, (b + 1) * kFixedBlock));
+  GC_PARALLEL_FOR(n >= kParallelMin,
+  for (int64_t b = 0; b < nb; ++b) part[b] = f(b * kFixedBlock, std::min(n, (b + 1) * kFixedBlock)););
   double s = 0;
   for (int64_t b = 0; b < nb; ++b) s += part[b];
   return s;
@@ -70,12 +70,12 @@ void reduce_to(const char* op, const Buf& x, const Buf& out, Acc init, Comb comb
   }
   if (p.m == 2 && !p.red[0]) {  // (K, R): one contiguous run per output
     const int64_t K = p.d[0], R = p.d[1];
-#pragma omp parallel for if (nx >= kParallelMin) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(nx >= kParallelMin,
     for (int64_t k = 0; k < K; ++k) {
       Acc acc = init; const T* row = xp + k * R;
       for (int64_t r = 0; r < R; ++r) acc = comb(acc, row[r]);
       op_[k] = fin(acc);
-    }
+    });
     return;
   }
   // General: (..., R?, K) runs. Accumulators per output element, then finish.
@@ -87,7 +87,7 @@ void reduce_to(const char* op, const Buf& x, const Buf& out, Acc init, Comb comb
   if (p.m == 2 && !inner_red) {  // (R, K), e.g. a bias gradient: rows stream through a
     const int64_t R = p.d[0], K = p.d[1];  // column block held in cache, block per thread
     constexpr int64_t kBlock = 256;
-#pragma omp parallel for if (nx >= kParallelMin) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(nx >= kParallelMin,
     for (int64_t k0 = 0; k0 < K; k0 += kBlock) {
       const int64_t k1 = std::min(K, k0 + kBlock);
       Acc* a = acc.data();
@@ -95,7 +95,7 @@ void reduce_to(const char* op, const Buf& x, const Buf& out, Acc init, Comb comb
         const T* row = xp + r * K;
         for (int64_t k = k0; k < k1; ++k) a[k] = comb(a[k], row[k]);
       }
-    }
+    });
   } else {
     for (int64_t r = 0; r < outer; ++r) {
       int64_t o = 0, rem = r;
@@ -145,8 +145,8 @@ void sum_to(Ins in, Outs out, Attrs at) {
         double s = fixed_block_sum(R, [&](int64_t lo, int64_t hi) { return block_sum(xp + lo, hi - lo); });
         yp[0] = T(s * scale);
       } else {
-#pragma omp parallel for if (nx >= kParallelMin) num_threads(::gc::threads())
-        for (int64_t r = 0; r < rows; ++r) yp[r] = T(row_sum(xp + r * R, R) * scale);
+        GC_PARALLEL_FOR(nx >= kParallelMin,
+        for (int64_t r = 0; r < rows; ++r) yp[r] = T(row_sum(xp + r * R, R) * scale););
       }
       return;
     }
@@ -227,7 +227,7 @@ template <bool Max> void extreme_dim(Ins in, Outs out, Attrs at) {
     if constexpr (std::is_same_v<T, bool>) { throw type_error(std::string(op) + ": bool input"); }
     else {
       const T* xp = x.ptr<T>(); T* vp = out[0].ptr<T>(); int64_t* ip = out[1].ptr<int64_t>();
-#pragma omp parallel for if (x.numel() >= kParallelMin) num_threads(::gc::threads())
+      GC_PARALLEL_FOR(x.numel() >= kParallelMin,
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) {
           const T* p = xp + o * D * inner + i;
@@ -237,7 +237,7 @@ template <bool Max> void extreme_dim(Ins in, Outs out, Attrs at) {
             if (v != v || (Max ? v > best : v < best)) { best = v; bi = d; }
           }
           vp[o * inner + i] = best; ip[o * inner + i] = bi;
-        }
+        });
     }
   });
 }

@@ -133,7 +133,7 @@ template <class T> struct StepGemm {
     }
   }
   void mul_packed(const float* A, float* C, int64_t m, bool split) const {
-#pragma omp parallel for if (split) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(split,
     for (int64_t j0 = 0; j0 < n; j0 += 32) {
       const float* b = packed + j0 * k;  // panel j0 / 32 of 32 * k floats
       const int nr = int(std::min<int64_t>(32, n - j0));
@@ -151,7 +151,7 @@ template <class T> struct StepGemm {
         case 1: tile<1>(k, a, b, c, n, nr); break;
         default: break;
       }
-    }
+    });
   }
 #endif
 };

@@ -36,8 +36,8 @@ Lines lines(const char* op, const Buf& x, int dim) {
 template <class F> void for_lines(const Lines& l, F f) {
   int64_t total = l.outer * l.inner;
   if (l.n == 0) return;
-#pragma omp parallel for if (total * l.n >= kParallelMin && total > 1) num_threads(::gc::threads())
-  for (int64_t r = 0; r < total; ++r) f((r / l.inner) * l.n * l.inner + r % l.inner, l.inner);
+  GC_PARALLEL_FOR(total * l.n >= kParallelMin && total > 1,
+  for (int64_t r = 0; r < total; ++r) f((r / l.inner) * l.n * l.inner + r % l.inner, l.inner););
 }
 
 template <class T> T logaddexp(T a, T b) {
@@ -196,7 +196,7 @@ void gather_dim(Ins in, Outs out, Attrs at) {
   const int64_t* ip = idx.ptr<int64_t>();
   any_dispatch(x.dtype, [&]<class T>() {
     const T* xp = x.ptr<T>(); T* yp = y.ptr<T>();
-#pragma omp parallel for if (n >= kParallelMin) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(n >= kParallelMin,
     for (int64_t r = 0; r < outer; ++r) {
       int64_t off = 0, rem = r;
       for (int j = nd - 2; j >= 0; --j) {
@@ -207,7 +207,7 @@ void gather_dim(Ins in, Outs out, Attrs at) {
         int64_t k = r * inner + i;
         yp[k] = xp[off + i * ist + ip[k] * dst];
       }
-    }
+    });
   });
 }
 GC_KERNEL("gather_dim(A x, i64 index, *, int dim) -> A y", gather_dim);

@@ -34,12 +34,12 @@ template <class F> void for_strided(const Buf& view, const Strided& s, F f) {
   int nd = view.ndim;
   if (nd == 0) { f(0, s.offset); return; }
   int64_t inner = view.shape[nd - 1], ist = s.st[nd - 1], outer = n / inner;
-#pragma omp parallel for if (n >= kParallelMin) num_threads(::gc::threads())
+  GC_PARALLEL_FOR(n >= kParallelMin,
   for (int64_t r = 0; r < outer; ++r) {
     int64_t off = s.offset, rem = r;
     for (int j = nd - 2; j >= 0; --j) { off += (rem % view.shape[j]) * s.st[j]; rem /= view.shape[j]; }
     for (int64_t i = 0; i < inner; ++i) f(r * inner + i, off + i * ist);
-  }
+  });
 }
 
 void strided_copy(Ins in, Outs out, Attrs at) {
@@ -91,11 +91,11 @@ void index_select0(Ins in, Outs out, Attrs) {
     GC_CHECK(ip[r] >= -N && ip[r] < N, "index: index " << ip[r] << " is out of bounds for dim 0 with size " << N);
   size_t bytes = size_t(row) * dtype_size(x.dtype);
   const char* xp = static_cast<const char*>(x.data); char* yp = static_cast<char*>(out[0].data);
-#pragma omp parallel for if (n * row >= kParallelMin) num_threads(::gc::threads())
+  GC_PARALLEL_FOR(n * row >= kParallelMin,
   for (int64_t r = 0; r < n; ++r) {
     int64_t k = ip[r] < 0 ? ip[r] + N : ip[r];
     std::memcpy(yp + r * bytes, xp + k * bytes, bytes);
-  }
+  });
 }
 GC_KERNEL("index_select0(A x, i64 index) -> A y", index_select0);
 GC_NOALIAS("index_select0");

@@ -54,11 +54,11 @@ Layout layout(const char* op, const Buf& x, int d0, int d1) {
 // obase = offset of (o, i0) in a keepdim output. With inner == 1 a tile is one row.
 template <class F> void for_tiles(const Layout& l, F f) {
   const int64_t per = (l.inner + kTile - 1) / kTile, n = l.outer * per;
-#pragma omp parallel for if (l.outer * l.D * l.inner >= kParallelMin) num_threads(::gc::threads())
+  GC_PARALLEL_FOR(l.outer * l.D * l.inner >= kParallelMin,
   for (int64_t t = 0; t < n; ++t) {
     int64_t o = t / per, i0 = (t % per) * kTile;
     f(o * l.D * l.inner + i0, std::min(kTile, l.inner - i0), o * l.inner + i0);
-  }
+  });
 }
 
 // Column maxima of a tile of D rows of width w, row stride st (NaN handling: see top).

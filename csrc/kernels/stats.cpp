@@ -117,7 +117,7 @@ void grad_stats(Ins in, Outs, Attrs at) {
   }
   part.resize(work.size());
   const int64_t nw = int64_t(work.size());
-#pragma omp parallel for schedule(dynamic, 1) if (total >= kStatsParallelMin && nw > 1) num_threads(::gc::threads())
+  GC_PARALLEL_FOR_DYNAMIC(total >= kStatsParallelMin && nw > 1,
   for (int64_t w = 0; w < nw; ++w) {
     const Chunk c = work[w];
     Part& r = part[w];
@@ -133,7 +133,7 @@ void grad_stats(Ins in, Outs, Attrs at) {
       if (p.dtype == DType::f32) p_part(p.ptr<float>(), q.ptr<float>(), c.b, c.e, r);
       else p_part(p.ptr<double>(), q.ptr<double>(), c.b, c.e, r);
     }
-  }
+  });
   double* o = out.ptr<double>();
   const double nan = std::numeric_limits<double>::quiet_NaN();
   for (int64_t t = 0; t < n; ++t)

@@ -58,7 +58,7 @@ void upsample_nearest(Ins in, Outs out, Attrs at) {
   float_dispatch(x.dtype, op, [&]<class T>() {
     const int64_t HW = p.H * p.W, HoWo = p.Ho * p.Wo;
     T* xp = x.ptr<T>(); T* yp = y.ptr<T>();
-#pragma omp parallel for if (p.P * std::max(HW, HoWo) >= kParallelMin) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(p.P * std::max(HW, HoWo) >= kParallelMin,
     for (int64_t q = 0; q < p.P; ++q) {
       T* xq = xp + q * HW; T* yq = yp + q * HoWo;
       if constexpr (Backward) std::fill(xq, xq + HW, T(0));
@@ -69,7 +69,7 @@ void upsample_nearest(Ins in, Outs out, Attrs at) {
           else yr[j] = xr[wi[j]];
         }
       }
-    }
+    });
   });
 }
 GC_KERNEL("upsample_nearest2d(T x, *, float scale_h, float scale_w) -> T y", upsample_nearest<false>);
@@ -108,7 +108,7 @@ void upsample_bilinear(Ins in, Outs out, Attrs at) {
     linear_index<T>(w0, w1, b0, b1, p.W, p.Wo, align, sw);
     const int64_t HW = p.H * p.W, HoWo = p.Ho * p.Wo;
     T* xp = x.ptr<T>(); T* yp = y.ptr<T>();
-#pragma omp parallel for if (p.P * std::max(HW, HoWo) >= kParallelMin) num_threads(::gc::threads())
+    GC_PARALLEL_FOR(p.P * std::max(HW, HoWo) >= kParallelMin,
     for (int64_t q = 0; q < p.P; ++q) {
       T* xq = xp + q * HW; T* yq = yp + q * HoWo;
       if constexpr (Backward) std::fill(xq, xq + HW, T(0));
@@ -125,7 +125,7 @@ void upsample_bilinear(Ins in, Outs out, Attrs at) {
           }
         }
       }
-    }
+    });
   });
 }
 GC_KERNEL("upsample_bilinear2d(T x, *, int align_corners, float scale_h, float scale_w) -> T y", upsample_bilinear<false>);

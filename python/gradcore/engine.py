@@ -201,6 +201,7 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
     Per-node bookkeeping lives in the nodes' ``g`` / ``pending`` slots; leaves' in dicts.
     """
     got = {}            # id(leaf or wanted tensor) -> (tensor, summed gradient so far)
+    owned = set()       # keys of got whose gradient is a sum this pass allocated
     want = None if inputs is None else {id(t._node) if t._node is not None else id(t): t
                                         for t in inputs}
     # 1. Find every node reachable from the roots; count the consumers of nodes and leaves.
@@ -240,6 +241,7 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
     ready = [n for n in found if n.pending == 0]
     hooked = _node_hooked[0] > 0                 # any tensor hook on a non-leaf registered?
     pre, post = pre_node_hooks, node_hooks
+    clock = _clock
     try:
         while ready:
             n = ready.pop()
@@ -247,24 +249,25 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
             saved = n.saved
             if saved is _FREED:
                 raise RuntimeError(_FREED_MSG)
-            if n.stamp != _clock[0] and g is not None:  # in-place ops since it was made
-                _check_saved(n)
-            if hooked and g is not None:
-                hooks = getattr(n, "hooks", None)
-                if hooks:
-                    g = _run_tensor_hooks(hooks, g)
+            if g is not None:
+                if n.stamp != clock[0]:  # in-place ops since it was made
+                    _check_saved(n)
+                if hooked:
+                    hooks = getattr(n, "hooks", None)
+                    if hooks:
+                        g = _run_tensor_hooks(hooks, g)
             if want is not None and id(n) in want:
                 t = want[id(n)]
                 got[id(t)] = (t, g)
             if not retain_graph:
                 n.saved = _FREED
             if g is not None:
-                rule = n.prim.vjp
-                if rule is None:
-                    raise RuntimeError(f"no backward rule for '{n.prim.name}'")
                 if pre:
                     for h in pre:
                         h(n)
+                rule = n.prim.vjp
+                if rule is None:
+                    raise RuntimeError(f"no backward rule for '{n.prim.name}'")
                 in_grads = rule(g, n.needs, *saved)
                 if len(in_grads) != len(n.parents):
                     raise RuntimeError(f"backward rule of '{n.prim.name}' returned "
@@ -285,7 +288,14 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
                     continue
                 k = id(p)
                 if gi is not None:
-                    got[k] = (p, gi) if k not in got else (p, _add(got[k][1], gi))
+                    e = got.get(k)
+                    if e is None:
+                        got[k] = (p, gi)
+                    elif k in owned:  # a sum made here: add in place, no new buffer
+                        D.run(K.accumulate, gi, e[1])
+                    else:
+                        got[k] = (p, _add(e[1], gi))
+                        owned.add(k)
                 if early:
                     leaf_pending[k] -= 1
                     if leaf_pending[k] == 0 and k in got:

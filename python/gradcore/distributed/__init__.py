@@ -18,6 +18,7 @@ about a second instead of leaving the others blocked in a collective.
 """
 import sys
 import threading
+import time
 
 import numpy as np
 
@@ -106,6 +107,9 @@ def _abort(why):
                          f"{n} ranks (MPI_Abort)\n")
         sys.stderr.flush()
         sys.stdout.flush()
+        # mpiexec forwards each rank's output through a pipe; MPI_Abort kills the forwarding
+        # proxy too, and what it had not read yet (the traceback above) would be lost.
+        time.sleep(0.3)
     finally:
         _MPI.COMM_WORLD.Abort(1)
 

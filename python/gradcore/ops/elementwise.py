@@ -13,6 +13,7 @@ from ..registry import primitive
 from ..tensor import Tensor, _empty, as_tensor, _wrap
 
 _SCALARS = (int, float, bool, np.number, np.bool_)
+_F32, _F64 = _dt.float32, _dt.float64
 
 
 def broadcast_shape(op, a, b):
@@ -129,6 +130,12 @@ def _scalar_arith(kid, op, t, v, reflected, float_path):
 
 # ---- binary arithmetic -------------------------------------------------------------------
 def _binary(prim, kid, op, a, b, int_ok=False):
+    if type(a) is Tensor and type(b) is Tensor:  # the common case first: one float dtype
+        ad, bd = a._data, b._data
+        dt = ad.dtype
+        if dt is bd.dtype and (dt is _F32 or dt is _F64):
+            shape = ad.shape if ad.shape == bd.shape else broadcast_shape(op, ad.shape, bd.shape)
+            return make(D.run(kid, ad, bd, shape), prim, (a, b), (ad, bd))
     if int_ok:
         a = a if type(a) is Tensor else as_tensor(a)
         b = b if type(b) is Tensor else as_tensor(b)
@@ -221,6 +228,8 @@ def _(g, needs, x, p):
 
 @public(method=True, operators=("__add__",), reflected=("__radd__",))
 def add(a, b, alpha=1):
+    if alpha == 1 and type(a) is Tensor and type(b) is Tensor:
+        return _binary(_add, K.add, "add", a, b, int_ok=True)
     if alpha != 1:
         b = mul(b, alpha)
     if isinstance(b, _SCALARS):
@@ -232,6 +241,8 @@ def add(a, b, alpha=1):
 
 @public(method=True, aliases=("subtract",), operators=("__sub__",), reflected=("__rsub__",))
 def sub(a, b, alpha=1):
+    if alpha == 1 and type(a) is Tensor and type(b) is Tensor:
+        return _binary(_sub, K.sub, "sub", a, b, int_ok=True)
     if alpha != 1:
         b = mul(b, alpha)
     if isinstance(b, _SCALARS):
@@ -243,6 +254,8 @@ def sub(a, b, alpha=1):
 
 @public(method=True, aliases=("multiply",), operators=("__mul__",), reflected=("__rmul__",))
 def mul(a, b):
+    if type(a) is Tensor and type(b) is Tensor:
+        return _binary(_mul, K.mul, "mul", a, b, int_ok=True)
     if isinstance(b, _SCALARS):
         return _scalar_arith(K.mul, "mul", a, b, False, lambda t: affine(t, float(b), 0.0, "mul"))
     if isinstance(a, _SCALARS):
