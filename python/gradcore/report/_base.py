@@ -65,6 +65,16 @@ def figure(w, h):
     return fig
 
 
+def plain_ticks(ax, axis="y"):
+    """Log axes labelled 20, 50, 100 instead of 2x10^1 (major and minor ticks)."""
+    from matplotlib.ticker import FuncFormatter
+    f = FuncFormatter(lambda v, _: f"{v:g}")
+    for a in ((ax.xaxis, ax.yaxis) if axis == "both" else
+              (ax.xaxis,) if axis == "x" else (ax.yaxis,)):
+        a.set_major_formatter(f)
+        a.set_minor_formatter(f)
+
+
 def png(fig, dpi=90):
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
@@ -234,6 +244,15 @@ def argbest(d, key=min):
     return key(ok, key=ok.get) if ok else None
 
 
-__all__ = ["Table", "Section", "Context", "fmt", "pct", "figure", "png", "ce", "mlp",
+def tied(d, key=max, tol=1e-12):
+    """All keys of ``d`` sharing the best finite value, joined for a sentence ('a and b')."""
+    best = argbest(d, key)
+    if best is None:
+        return None
+    names = [k for k, v in d.items() if v is not None and abs(v - d[best]) <= tol]
+    return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+__all__ = ["tied", "Table", "Section", "Context", "fmt", "pct", "figure", "plain_ticks", "png", "ce", "mlp",
            "small_cnn", "RowLSTM", "conv_autoencoder", "bce_logits", "fit", "step_grad_norms",
            "snapshot", "baseline", "BASELINE", "full_loss", "accuracy", "Timer", "argbest", "nn", "optim", "gc", "np"]
