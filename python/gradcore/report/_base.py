@@ -95,6 +95,7 @@ class Context:
         self.raw_train, self.raw_val = X, Xv          # pixels in [0, 1]
         mu, sd = X.mean(0), X.std(0) + 0.01           # some border pixels are always 0
         self.X, self.Xv = (X - mu) / sd, (Xv - mu) / sd
+        self.blank = (0.0 - mu) / sd                   # an all-black digit, standardized
         self.y, self.yv = y, yv
         self.shared = {}
 
@@ -229,6 +230,26 @@ def baseline(ctx):
     return ctx.shared["baseline"]
 
 
+def missing(*names):
+    """The names (``'diagnostics.loss_landscape'``) this gradcore lacks: the landscape,
+    curvature and attribution sections need the gc.diagnostics / gc.interpret additions."""
+    import importlib
+    out = []
+    for n in names:
+        mod, _, attr = n.partition(".")
+        try:
+            obj = getattr(importlib.import_module(f"gradcore.{mod}"), attr, None)
+        except ImportError:
+            obj = None
+        if obj is None:
+            out.append("gc." + n)
+    return out
+
+
+def unavailable(title, what, names):
+    return Section(title, what, note=f"skipped: this gradcore has no {', '.join(names)}.")
+
+
 class Timer:
     def __enter__(self):
         self.t0 = time.perf_counter()
@@ -253,6 +274,6 @@ def tied(d, key=max, tol=1e-12):
     return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-__all__ = ["tied", "Table", "Section", "Context", "fmt", "pct", "figure", "plain_ticks", "png", "ce", "mlp",
+__all__ = ["tied", "missing", "unavailable", "Table", "Section", "Context", "fmt", "pct", "figure", "plain_ticks", "png", "ce", "mlp",
            "small_cnn", "RowLSTM", "conv_autoencoder", "bce_logits", "fit", "step_grad_norms",
            "snapshot", "baseline", "BASELINE", "full_loss", "accuracy", "Timer", "argbest", "nn", "optim", "gc", "np"]

@@ -1,6 +1,6 @@
 """8. Initialisation: the default (PyTorch's), too small, too large, each over several seeds; the
 spread of the final loss shows how much the outcome depends on the draw."""
-from ._base import (Section, Table, accuracy, fit, figure, fmt, gc, mlp, nn, np, optim, png)
+from ._base import Section, Table, accuracy, figure, fit, fmt, mlp, nn, np, optim, png
 
 TITLE = "Initialisation"
 SIZES = [64, 128, 128, 128, 10]
