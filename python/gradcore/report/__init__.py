@@ -51,14 +51,17 @@ def _run(gc, out, quick, seed, progress, stream):
         t = time.perf_counter()
         try:
             s = mod.build(ctx)
+            s.title = f"{i}. {s.title}"
+            rendered = text.section(s)
         except Exception as e:   # one broken section must not hide the others
             failed.append(mod.TITLE)
-            s = _base.Section(mod.TITLE, "", note=f"this section failed: {type(e).__name__}: {e}")
+            s = _base.Section(f"{i}. {mod.TITLE}", "",
+                              note=f"this section failed: {type(e).__name__}: {e}")
+            rendered = text.section(s)
             traceback.print_exc(file=sys.stderr)
-        s.title = f"{i}. {s.title}"
         s.seconds = time.perf_counter() - t
         sections.append(s)
-        print(text.section(s), file=stream, flush=True)
+        print(rendered, file=stream, flush=True)
         for j, (data, _) in enumerate(s.figures, 1):
             with open(os.path.join(out, "figures", f"{i:02d}_{SECTIONS[i - 1]}_{j}.png"),
                       "wb") as f:

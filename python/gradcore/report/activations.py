@@ -42,7 +42,7 @@ def build(ctx):
         dead = float(np.mean([v["frac_dead"] for v in g.values()]))
         stats[name] = dict(mean=mean, sat=sat, dead=dead, acc=hist.val_accuracy[-1])
         rows.append([name, fmt(mean), pct(sat), pct(dead), fmt(hist.val_accuracy[-1])])
-    t2 = Table(["activation", "mean |f'(x)|", "saturated (|f'| < 1% of peak)", "dead units",
+    t2 = Table(["activation", "mean abs f'(x)", "saturated (abs f' < 1% of peak)", "dead units",
                 "val accuracy"], rows,
                f"in a trained 64-64-64-10 net ({epochs} epochs Adam, both hidden layers "
                "averaged, on the validation digits)")
@@ -54,7 +54,7 @@ def build(ctx):
     a.legend(fontsize="small")
     names = list(stats)
     pos = np.arange(len(names))
-    b.bar(pos - 0.27, [stats[n]["mean"] for n in names], 0.27, label="mean |f'(x)|")
+    b.bar(pos - 0.27, [stats[n]["mean"] for n in names], 0.27, label="mean abs f'(x)")
     b.bar(pos, [stats[n]["sat"] or 0 for n in names], 0.27, label="fraction saturated")
     b.bar(pos + 0.27, [stats[n]["dead"] for n in names], 0.27, label="fraction of dead units")
     b.set_xticks(pos, names)

@@ -73,7 +73,7 @@ def build(ctx):
         noise_rows.append([f"at loss {TARGET} (batch-64 run)", fmt(ns.b_simple, 3),
                            f"{fmt(ns.ci_low, 3)} .. {fmt(ns.ci_high, 3)}", fmt(ns.grad_sq, 3),
                            fmt(ns.trace_sigma, 3)])
-    t2 = Table(["where", "B_simple = critical batch", "95% interval", "|G|^2", "tr(Sigma)"],
+    t2 = Table(["where", "B_simple = critical batch", "95% interval", "norm(G)^2", "tr(Sigma)"],
                noise_rows, f"gradient noise scale from {ns0.num_estimates} estimates of "
                f"{ns0.small_batch} vs {ns0.big_batch} samples")
     crit = ns if ns is not None else ns0

@@ -2,6 +2,10 @@
 
 
 def table(t):
+    for row in [t.headers] + t.rows:
+        if len(row) != len(t.headers) or any("|" in str(c) or "\n" in str(c) for c in row):
+            raise ValueError(f"report table {t.caption!r}: every row needs {len(t.headers)} "
+                             f"cells without '|' or newlines, got {row}")
     widths = [max(len(str(c)) for c in col) for col in zip(t.headers, *t.rows)]
 
     def line(cells):
