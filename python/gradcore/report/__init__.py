@@ -72,7 +72,8 @@ def _run(gc, out, quick, seed, progress, stream):
         bar.close()
     total = time.perf_counter() - t0
     info = (f"gradcore {getattr(gc, '__version__', '?')}, Python {platform.python_version()}, "
-            f"{platform.machine()}, {gc.get_num_threads()} kernel threads, "
+            f"{platform.machine()}, {gc.get_num_threads()} kernel thread"
+            f"{'' if gc.get_num_threads() == 1 else 's'}, "
             f"{'--quick' if quick else 'full'} run, seed {seed}, {total:.1f} s")
     path = os.path.join(out, "report.html")
     with open(path, "w", encoding="utf-8") as f:

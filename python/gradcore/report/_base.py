@@ -6,7 +6,6 @@ HTML page show exactly the same text.
 """
 import io
 import math
-import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -250,15 +249,6 @@ def unavailable(title, what, names):
     return Section(title, what, note=f"skipped: this gradcore has no {', '.join(names)}.")
 
 
-class Timer:
-    def __enter__(self):
-        self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.t0
-
-
 def argbest(d, key=min):
     """The key of ``d`` whose finite value is smallest (``key=max``: largest); None if none."""
     ok = {k: v for k, v in d.items() if v is not None and math.isfinite(v)}
@@ -274,6 +264,7 @@ def tied(d, key=max, tol=1e-12):
     return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-__all__ = ["tied", "missing", "unavailable", "Table", "Section", "Context", "fmt", "pct", "figure", "plain_ticks", "png", "ce", "mlp",
-           "small_cnn", "RowLSTM", "conv_autoencoder", "bce_logits", "fit", "step_grad_norms",
-           "snapshot", "baseline", "BASELINE", "full_loss", "accuracy", "Timer", "argbest", "nn", "optim", "gc", "np"]
+__all__ = ["tied", "missing", "unavailable", "Table", "Section", "Context", "fmt", "pct",
+           "figure", "plain_ticks", "png", "ce", "mlp", "small_cnn", "RowLSTM",
+           "conv_autoencoder", "bce_logits", "fit", "step_grad_norms", "snapshot", "baseline",
+           "BASELINE", "full_loss", "accuracy", "argbest", "nn", "optim", "gc", "np"]

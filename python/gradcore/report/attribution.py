@@ -57,7 +57,8 @@ def build(ctx):
             for k in range(len(idx))]
     t = Table(["digit", "label", "predicted", "probability", "saliency on ink", "IG on ink",
                "Grad-CAM on ink", "IG completeness delta", "ink pixels"], rows,
-              f"CNN 3 x (conv3x3-BN-ReLU) -> global average pool -> dense, val accuracy {fmt(h.val_accuracy[-1])}; "
+              "CNN 3 x (conv3x3-BN-ReLU) -> global average pool -> dense, val accuracy "
+              f"{fmt(h.val_accuracy[-1])}; "
               f"'on ink': share of |attribution| on pixels brighter than {INK}; maps for the "
               "predicted class; IG is 0 wherever a pixel equals its black baseline")
     fig = figure(11, 7.2)

@@ -92,20 +92,23 @@ def build(ctx):
     b.axvline(crit.b_simple, color="tab:orange", ls="--",
               label=f"critical batch B_simple {crit.b_simple:.3g}")
     b.set(xlabel="batch size", ylabel=f"steps to loss {TARGET}", title="steps to the target")
-    for ax in (b, c):
-        plain_ticks(ax)
-        ax.set_xticks(sizes, [str(s) for s in sizes], fontsize="small")
-        ax.minorticks_off()
-    b.legend(fontsize="small")
     c.loglog(sizes, [1e3 * r["epoch_time"] for r in res.values()], "o-", color="tab:green")
     c.set(xlabel="batch size", ylabel="ms per epoch (training steps only)",
           title="time per epoch")
+    from matplotlib.ticker import LogLocator, NullLocator
+    for ax in (b, c):
+        plain_ticks(ax)
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(sizes, [str(s) for s in sizes], fontsize="small")
+        ax.xaxis.set_minor_locator(NullLocator())
     fastest = argbest({bs: r["epoch_time"] for bs, r in res.items()})
     best = argbest({bs: r["val"] for bs, r in res.items()}, max)
     fewest = argbest({bs: r["hit"] for bs, r in res.items() if r["hit"] is not None})
-    reading = (f"An epoch was fastest at {_name(fastest, n)} ({1e3 * res[fastest]['epoch_time']:.3g}"
-               f" ms); " + (f"{_name(fewest, n)} needed the fewest steps to loss {TARGET} "
-                            f"({res[fewest]['hit']}); " if fewest else "")
+    reading = (f"An epoch was fastest at {_name(fastest, n)} "
+               f"({1e3 * res[fastest]['epoch_time']:.3g} ms); "
+               + (f"{_name(fewest, n)} needed the fewest steps to loss {TARGET} "
+                  f"({res[fewest]['hit']}); " if fewest else "")
                + f"after {epochs} epochs {_name(best, n)} had the best val accuracy "
                f"({fmt(res[best]['val'])}); the measured critical batch is about "
                f"{crit.b_simple:.3g} ({fmt(crit.ci_low, 3)} .. {fmt(crit.ci_high, 3)}).")

@@ -19,7 +19,7 @@ def build(ctx):
     b = baseline(ctx)
     states = b["states"]
     last = max(states)
-    picks = sorted({0, 1, 2, last // 4, last // 2, last} if not ctx.quick else {0, 1, last})
+    picks = sorted({0, 1, 2, 4, last // 2, last} if not ctx.quick else {0, 1, last})
     picks = [e for e in picks if e in states]
     batch = (gc.tensor(ctx.X[:N_BATCH]), gc.tensor(ctx.y[:N_BATCH]))
     model = mlp([64, 128, 64, 10])
@@ -29,7 +29,7 @@ def build(ctx):
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
             ev = gc.diagnostics.hessian_eigenvalues(model, ce, batch, k=1, which="both",
-                                                    iters=ctx.epochs(80, 40), seed=ctx.seed)
+                                                    iters=ctx.epochs(100, 40), seed=ctx.seed)
         res[e] = dict(top=float(ev.top[0]), bottom=float(ev.bottom[0]),
                       loss=full_loss(model, ctx.X[:N_BATCH], ctx.y[:N_BATCH]),
                       converged=not any("budget" in str(x.message) or "converge" in

@@ -14,8 +14,8 @@ nav a{color:#0b5cad;text-decoration:none}
 .what{margin:.3em 0 .8em;color:#333}
 .note{background:#fff4d6;border-left:4px solid #e0a800;padding:.4em .8em}
 .reading{background:#e8f1fb;border-left:4px solid #0b5cad;padding:.45em .8em;font-weight:500}
-table{border-collapse:collapse;margin:.6em 0 1em;font-size:.88em;background:#fff}
-caption{text-align:left;font-style:italic;padding:.2em 0;color:#444}
+table{border-collapse:collapse;margin:.3em 0 1em;font-size:.88em;background:#fff}
+.caption{font-style:italic;margin:1em 0 0;color:#444;font-size:.9em}
 th,td{border:1px solid #d5d5d5;padding:.25em .6em}
 th{background:#f0f0f0;font-weight:600}
 td{text-align:right;font-variant-numeric:tabular-nums}
@@ -30,8 +30,8 @@ def _table(t):
     head = "".join(f"<th>{escape(str(h))}</th>" for h in t.headers)
     body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>\n"
                    for r in t.rows)
-    cap = f"<caption>{escape(t.caption)}</caption>" if t.caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>\n"
+    cap = f'<p class="caption">{escape(t.caption)}</p>' if t.caption else ""
+    return f"{cap}<table><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>\n"
 
 
 def _section(i, s):

@@ -26,7 +26,7 @@ INITS = {   # name -> weight re-initialisation (None: the layers' default)
 
 
 def build(ctx):
-    seeds = range(ctx.epochs(5, 3))
+    seeds = range(ctx.epochs(8, 3))
     epochs = ctx.epochs(12, 3)
     res = {}
     for name, init in INITS.items():

@@ -16,7 +16,7 @@ def build(ctx):
     b = baseline(ctx)
     model = b["model"]
     batch = (gc.tensor(ctx.X), gc.tensor(ctx.y))
-    steps = ctx.epochs(25, 11)
+    steps = ctx.epochs(31, 11)
     land = gc.diagnostics.loss_landscape(model, ce, batch, steps=steps, span=1.0,
                                          directions="filter", dims=2, seed=ctx.seed)
     start = mlp([64, 128, 64, 10])
@@ -45,7 +45,7 @@ def build(ctx):
     levels = np.geomspace(max(np.nanmin(z), 1e-6), np.nanmax(z), 25)
     cs = a.contourf(A, B, z, levels=levels, cmap="viridis", norm=_lognorm(levels))
     a.contour(A, B, z, levels=levels[::2], colors="k", linewidths=0.4)
-    fig.colorbar(cs, ax=a, label="training loss (log levels)", format="%.2g")
+    fig.colorbar(cs, ax=a, label="loss (log levels)", format="%.2g")
     a.plot([0], [0], "r*", ms=12, label=f"trained weights ({land.center_loss:.3g})")
     a.set(xlabel="alpha (direction 1)", ylabel="beta (direction 2)", aspect="equal",
           title="loss around the trained minimum")

@@ -64,7 +64,7 @@ def _fullbatch(ctx, make, passes):
 
 
 def build(ctx):
-    passes = ctx.epochs(20, 5)
+    passes = ctx.epochs(30, 5)
     res = {}
     for name, (lr, make) in MINIBATCH.items():
         ctx.seed_all(200)   # the same initial weights for every optimizer

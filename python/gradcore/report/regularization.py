@@ -64,7 +64,7 @@ def build(ctx):
     b.set_ylim(max(0.0, lo - 0.1), 1.01)
     b.set_xticks(pos, [n.split(" (")[0] for n in names])
     b.set(ylabel="accuracy (axis zoomed)", title="final train and val accuracy")
-    b.legend(fontsize="small")
+    b.legend(fontsize="small", ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.1))
     val = {n: r["val"] for n, r in res.items()}
     gap = {n: r["train"] - r["val"] for n, r in res.items()}
     best, tight = argbest(val, max), argbest(gap)
