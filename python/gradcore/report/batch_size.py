@@ -92,13 +92,14 @@ def build(ctx):
     b.axvline(crit.b_simple, color="tab:orange", ls="--",
               label=f"critical batch B_simple {crit.b_simple:.3g}")
     b.set(xlabel="batch size", ylabel=f"steps to loss {TARGET}", title="steps to the target")
+    b.legend(fontsize="small")
     c.loglog(sizes, [1e3 * r["epoch_time"] for r in res.values()], "o-", color="tab:green")
     c.set(xlabel="batch size", ylabel="ms per epoch (training steps only)",
           title="time per epoch")
     from matplotlib.ticker import LogLocator, NullLocator
     for ax in (b, c):
         plain_ticks(ax)
-        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 1.5, 2, 3, 5, 7)))
         ax.yaxis.set_minor_locator(NullLocator())
         ax.set_xticks(sizes, [str(s) for s in sizes], fontsize="small")
         ax.xaxis.set_minor_locator(NullLocator())
