@@ -4,7 +4,7 @@ nonlinear CG as full-batch loss+gradient evaluations)."""
 import time
 
 from ._base import (Section, Table, argbest, ce, figure, fit, fmt, full_loss, accuracy, gc,
-                    mlp, np, optim, png, step_grad_norms)
+                    mlp, np, optim, png, step_grad_norms, tied)
 
 TITLE = "Optimizers compared"
 MODEL = "MLP 64-64-10 (ReLU)"
@@ -74,10 +74,10 @@ def build(ctx):
         res[name] = _fullbatch(ctx, make, passes)
     final = {n: r[1][-1] for n, r in res.items()}
     acc = {n: accuracy(r[0], ctx.Xv, ctx.yv) for n, r in res.items()}
-    rows = [[n, r[5], str(r[4]), fmt(final[n]), fmt(acc[n]), f"{r[2]:.2f}", fmt(r[3])]
+    rows = [[n, r[5], str(r[4]), fmt(final[n]), fmt(acc[n]), fmt(1e3 * r[2], 3), fmt(r[3])]
             for n, r in res.items()]
     t = Table(["optimizer", "setting", "passes over the data", "final train loss",
-               "val accuracy", "seconds", "mean gradient norm"], rows,
+               "val accuracy", "ms (wall)", "mean gradient norm"], rows,
               f"{MODEL}, the same initial weights, {passes} passes over the 1438 training "
               "digits; mean gradient norm: of the mini-batch gradients (batch 64) or of the "
               "full-batch gradients (L-BFGS, CG)")
@@ -103,9 +103,11 @@ def build(ctx):
     b.invert_yaxis()
     low, hi = argbest(final), argbest(acc, max)
     fast = argbest({n: r[2] for n, r in res.items()})
-    reading = (f"{low} reached the lowest training loss ({fmt(final[low])}) and {hi} the best "
-               f"val accuracy ({fmt(acc[hi])}) on this budget; {fast} was the fastest "
-               f"({res[fast][2]:.2f} s).")
+    reading = ((f"{low} reached both the lowest training loss ({fmt(final[low])}) and the best "
+                f"val accuracy ({fmt(acc[hi])})" if low == hi else
+                f"{low} reached the lowest training loss ({fmt(final[low])}) and {tied(acc)} "
+                f"the best val accuracy ({fmt(acc[hi])})")
+               + f" on this budget; {fast} took the least time ({fmt(1e3 * res[fast][2], 3)} ms).")
     return Section(TITLE, "Seven optimizers train the same network from the same weights with "
                    "the same number of gradient evaluations.", [t],
                    [(png(fig), "optimizer comparison")], reading)
