@@ -28,6 +28,12 @@ def run(out, quick=False, seed=0, progress=True, stream=None, threads=1):
     ``threads`` kernel threads (default 1: the models are small, and on a loaded machine an
     OpenMP team waiting at its barriers for a busy core made steps 10-30x slower)."""
     import gradcore as gc
+    try:
+        import matplotlib  # noqa: F401  (every section draws a figure)
+    except ImportError:
+        print("gradcore report needs matplotlib: pip install gradcore[plot]  "
+              "(or: pip install matplotlib)", file=sys.stderr)
+        return 2
     before = gc.get_num_threads()
     gc.set_num_threads(threads)
     try:

@@ -10,6 +10,24 @@ _F = gc.nn.functional
 FUNCS = {"sigmoid": _F.sigmoid, "tanh": _F.tanh, "relu": _F.relu,
          "leaky_relu": lambda x: _F.leaky_relu(x, 0.01), "gelu": _F.gelu,
          "softplus": _F.softplus}
+
+def _phi(x):   # standard normal pdf and cdf (math.erf: no scipy needed)
+    from math import erf
+    return np.exp(-x * x / 2) / np.sqrt(2 * np.pi), 0.5 * (1 + np.vectorize(erf)(x / np.sqrt(2)))
+
+
+def _sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+CLOSED = {   # the textbook derivatives, in numpy, to check the engine's backward against
+    "sigmoid": lambda x: _sig(x) * (1 - _sig(x)),
+    "tanh": lambda x: 1 - np.tanh(x) ** 2,
+    "relu": lambda x: (x > 0).astype(float),
+    "leaky_relu": lambda x: np.where(x > 0, 1.0, 0.01),
+    "gelu": lambda x: _phi(x)[1] + x * _phi(x)[0],
+    "softplus": _sig,
+}
 MODULES = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU,
            "leaky_relu": lambda: nn.LeakyReLU(0.01), "gelu": nn.GELU}
 
@@ -24,9 +42,12 @@ def derivative(f, xs):
 def build(ctx):
     grid = np.linspace(-5, 5, 401)
     curves = {n: derivative(f, grid) for n, f in FUNCS.items()}
-    t1 = Table(["activation"] + [f"f'({x:g})" for x in XS],
-               [[n] + [fmt(v) for v in derivative(f, XS)] for n, f in FUNCS.items()],
-               "derivative at typical pre-activations")
+    err = {n: float(np.abs(curves[n] - CLOSED[n](grid)).max()) for n in FUNCS}
+    t1 = Table(["activation"] + [f"f'({x:g})" for x in XS] + ["max error vs closed form"],
+               [[n] + [fmt(v) for v in derivative(f, XS)] + [fmt(err[n], 2)]
+                for n, f in FUNCS.items()],
+               "derivative at typical pre-activations, from gc's backward in float64; last "
+               "column: largest difference from the textbook formula on 401 points of [-5, 5]")
     epochs = ctx.epochs(12, 3)
     stats, rows = {}, []
     for i, (name, act) in enumerate(MODULES.items()):
@@ -63,7 +84,8 @@ def build(ctx):
     most_sat = argbest({n: s["sat"] for n, s in stats.items()}, max)
     best = argbest({n: s["acc"] for n, s in stats.items()}, max)
     least = argbest({n: s["mean"] for n, s in stats.items()})
-    reading = (f"{least} passes the least gradient (mean |f'| {fmt(stats[least]['mean'], 3)})"
+    reading = (f"The engine's derivatives match the closed forms to {fmt(max(err.values()), 2)}; "
+               f"{least} passes the least gradient (mean |f'| {fmt(stats[least]['mean'], 3)})"
                + (f"; {most_sat} is the most saturated ({pct(stats[most_sat]['sat'])} of "
                   "entries)" if most_sat else "")
                + f"; {best} reached the best val accuracy ({fmt(stats[best]['acc'])}).")
