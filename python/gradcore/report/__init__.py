@@ -8,6 +8,7 @@ figure to ``DIR/figures/`` as well. A section that raises is reported on the pag
 exit code (1) instead of stopping the run.
 """
 import importlib
+import importlib.util
 import os
 import platform
 import sys
@@ -23,14 +24,12 @@ __all__ = ["run", "SECTIONS"]
 
 def run(out, quick=False, seed=0, progress=True, stream=None, threads=1):
     """Build every section, print the text tables to ``stream`` (stdout) and write
-    ``out/report.html``. Returns the exit code: 0, or 1 if a section failed.
+    ``out/report.html``. Returns the exit code: 0; 1 if a section failed; 2 without matplotlib.
 
     ``threads`` kernel threads (default 1: the models are small, and on a loaded machine an
     OpenMP team waiting at its barriers for a busy core made steps 10-30x slower)."""
     import gradcore as gc
-    try:
-        import matplotlib  # noqa: F401  (every section draws a figure)
-    except ImportError:
+    if importlib.util.find_spec("matplotlib") is None:   # every section draws a figure
         print("gradcore report needs matplotlib: pip install gradcore[plot]  "
               "(or: pip install matplotlib)", file=sys.stderr)
         return 2
