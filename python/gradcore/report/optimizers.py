@@ -100,7 +100,7 @@ def build(ctx):
     b.set_yticks(range(len(names)), names)
     b.set(xlim=(min(vals) - 0.02, max(vals) + 0.01), xlabel="val accuracy",
           title="held-out accuracy (axis zoomed)")
-    b.invert_yaxis()
+    b.set_ylim(len(names) - 0.5, -0.9)    # top to bottom, room for the first label
     low, hi = argbest(final), argbest(acc, max)
     fast = argbest({n: r[2] for n, r in res.items()})
     reading = ((f"{low} reached both the lowest training loss ({fmt(final[low])}) and the best "
