@@ -99,6 +99,21 @@ def bump(a, op):
     _modified[k] = [_clock[0], 1, op, weakref.ref(o, lambda r, k=k: _forget(k, r))]
 
 
+def bump_many(arrays, op):
+    """``bump`` for many storages at once (an optimizer step updates every parameter)."""
+    _clock[0] += 1
+    c = _clock[0]
+    for a in arrays:
+        o = _storage(a)
+        k = id(o)
+        e = _modified.get(k)
+        if e is not None and e[3]() is o:
+            e[0], e[2] = c, op
+            e[1] += 1
+        else:
+            _modified[k] = [c, 1, op, weakref.ref(o, lambda r, k=k: _forget(k, r))]
+
+
 def _forget(k, r):
     e = _modified.get(k)
     if e is not None and e[3] is r:
@@ -120,6 +135,13 @@ def _check_saved(n):
         o = _storage(a)
         e = _modified.get(id(o))
         if e is not None and e[0] > n.stamp and e[3]() is o:
+            if e[2].endswith(".step"):
+                raise RuntimeError(
+                    f"a tensor needed for gradient computation was modified by an in-place "
+                    f"operation: the {tuple(a.shape)} {a.dtype} parameter saved by "
+                    f"{_backward_name(n.prim.name)} was updated by {e[2]}() (now at version "
+                    f"{e[1]}) after the forward pass that saved it. Call backward() before the "
+                    f"optimizer step, or run the forward pass again after it.")
             raise RuntimeError(
                 f"a tensor needed for gradient computation was modified by an in-place "
                 f"operation: the {tuple(a.shape)} {a.dtype} tensor saved by "
