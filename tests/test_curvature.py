@@ -198,3 +198,20 @@ def test_vector_and_batch_errors():
         hessian_vector_product(model, F.cross_entropy, x, np.ones(67))
     with pytest.raises(ValueError, match="hessian_vector_product: loss_fn must return a scalar"):
         hessian_vector_product(model, lambda o, t: o, (x, y), np.ones(67))
+
+
+def test_hessian_matches_torch_double_backward():
+    torch = pytest.importorskip("torch", reason="optional parity check against torch")
+    x, y = _data(40, 4, 3)
+    model = _mlp()
+    ps = [torch.tensor(p.detach().numpy().astype(np.float64)) for p in model.parameters()]
+
+    def loss(*ps):
+        h = torch.tanh(torch.tensor(x) @ ps[0].T + ps[1])
+        return torch.nn.functional.cross_entropy(h @ ps[2].T + ps[3], torch.tensor(y))
+
+    blocks = torch.autograd.functional.hessian(loss, tuple(ps))
+    sizes = [p.numel() for p in ps]
+    ref = np.block([[blocks[i][j].reshape(sizes[i], sizes[j]).numpy() for j in range(4)]
+                    for i in range(4)])
+    assert _rel(_assemble(model, F.cross_entropy, (x, y)), ref) < 1e-8
