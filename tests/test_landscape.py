@@ -221,3 +221,13 @@ def test_batch_and_model_errors():
         interpolate(model, nn.Linear(4, 3).double(), F.mse_loss, (x, y))
     with pytest.raises(ValueError, match="interpolate: steps must be"):
         interpolate(model, copy.deepcopy(model), F.mse_loss, (x, y), steps=1)
+
+
+def test_progress_bar_does_not_change_the_numbers(capsys):
+    model, x, y = _linear_regression()
+    quiet = loss_landscape(model, F.mse_loss, (x, y), steps=3, progress=False)
+    shown = loss_landscape(model, F.mse_loss, (x, y), steps=3, progress=True)
+    np.testing.assert_array_equal(quiet.losses, shown.losses)
+    assert "loss_landscape" in capsys.readouterr().err
+    _, l1 = interpolate(model, model, F.mse_loss, (x, y), steps=3, progress=True)
+    np.testing.assert_allclose(l1, quiet.center_loss, rtol=1e-12)

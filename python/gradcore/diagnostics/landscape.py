@@ -81,18 +81,17 @@ def loss_landscape(model, loss_fn, batch, steps=21, span=1.0, directions="filter
         bar = _bar(progress, losses.size, time.perf_counter() - t0, fname)
         base = [s for _, s in snap.tensors[:len(params)]]
         moving = [i for i, p in enumerate(params) if any(np.any(d[i]) for d in dirs)]
-        for ia, a in enumerate(grid):
-            row = {i: base[i] + (a * dirs[0][i]).astype(base[i].dtype) for i in moving}
-            for ib, b in enumerate(grid if dims == 2 else (None,)):
-                for i in moving:
-                    step = row[i] if b is None else row[i] + (b * dirs[1][i]).astype(row[i].dtype)
-                    np.copyto(params[i]._data, step)
-                losses[(ia,) if b is None else (ia, ib)] = _loss(model, loss_fn, inputs, target,
-                                                                fname)
-                if bar is not None:
-                    bar.update()
-        if bar is not None:
-            bar.close()
+
+        def points():  # writes the weights of each grid point, yields its index
+            for ia, a in enumerate(grid):
+                row = {i: base[i] + (a * dirs[0][i]).astype(base[i].dtype) for i in moving}
+                for ib, b in enumerate(grid if dims == 2 else (None,)):
+                    for i in moving:
+                        np.copyto(params[i]._data, row[i] if b is None else
+                                  row[i] + (b * dirs[1][i]).astype(row[i].dtype))
+                    yield (ia,) if b is None else (ia, ib)
+
+        _sweep(model, loss_fn, inputs, target, fname, points(), losses, bar)
     finally:
         snap.restore()
     return Landscape(grid, grid.copy() if dims == 2 else None, losses, center, dirs,
@@ -121,19 +120,27 @@ def interpolate(model_a, model_b, loss_fn, batch, steps=21, alphas=None, progres
     losses = np.empty(len(alphas))
     try:
         model_a.eval()
-        bar = _bar(progress, len(alphas), 0.0, fname)
-        for j, a in enumerate(alphas):
-            for (_, t), xa, xb in zip(ta, fa, fb):
-                # (1-a)·θa + a·θb gives θa at a = 0 and θb at a = 1 exactly
-                np.copyto(t._data, ((1.0 - a) * xa + a * xb).astype(xa.dtype))
-            losses[j] = _loss(model_a, loss_fn, inputs, target, fname)
-            if bar is not None:
-                bar.update()
-        if bar is not None:
-            bar.close()
+
+        def points():
+            for j, a in enumerate(alphas):
+                for (_, t), xa, xb in zip(ta, fa, fb):
+                    # (1-a)·θa + a·θb gives θa at a = 0 and θb at a = 1 exactly
+                    np.copyto(t._data, ((1.0 - a) * xa + a * xb).astype(xa.dtype))
+                yield j
+
+        _sweep(model_a, loss_fn, inputs, target, fname, points(), losses,
+               _bar(progress, len(alphas), 0.0, fname))
     finally:
         snap.restore()
     return alphas, losses
+
+
+def _sweep(model, loss_fn, inputs, target, fname, points, losses, bar):
+    """losses[idx] = the loss after ``points`` wrote the weights of point idx."""
+    for idx in points:
+        losses[idx] = _loss(model, loss_fn, inputs, target, fname)
+        bar.update()
+    bar.close()
 
 
 def _float_state(model):
@@ -196,9 +203,17 @@ def filter_normalize(direction, params):
     return out
 
 
+class _NoBar:
+    def update(self):
+        pass
+
+    def close(self):
+        pass
+
+
 def _bar(progress, total, first_seconds, fname):
     """A tqdm bar when asked for, or (progress None) when the run is estimated above 3 s."""
     if progress is False or (progress is None and first_seconds * total < 3.0):
-        return None
+        return _NoBar()
     from tqdm import tqdm
     return tqdm(total=total, desc=fname, unit="eval", leave=False, dynamic_ncols=True)
