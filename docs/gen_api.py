@@ -27,6 +27,7 @@ SECTIONS = [  # (title, module, prefix shown, torch's name for the same namespac
     ("Training: `gradcore.train`", gc.train, "train.", "gradcore.train."),
     ("Gradient diagnostics: `gradcore.diagnostics`", gc.diagnostics, "diagnostics.",
      "gradcore.diagnostics."),
+    ("Interpretation: `gradcore.interpret`", gc.interpret, "interpret.", "gradcore.interpret."),
     ("Profiler: `gradcore.profiler`", gc.profiler, "profiler.", "torch.profiler."),
     ("Dispatcher and hooks: `gradcore.dispatch`", dispatch, "dispatch.", "gradcore.dispatch."),
     ("Data-parallel training: `gradcore.distributed`", gc.distributed, "distributed.",

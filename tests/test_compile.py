@@ -132,3 +132,78 @@ def test_fit_compile_equals_eager_fit():
     assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1]
     for a, b in zip(runs[0][2], runs[1][2]):
         np.testing.assert_array_equal(a, b)
+
+
+class _ConvVAE(nn.Module):
+    """A small conv-VAE step: conv encoder, reparameterisation (a random draw per call),
+    transposed-conv decoder."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten())
+        self.mu, self.logvar = nn.Linear(4 * 4 * 4, 3), nn.Linear(4 * 4 * 4, 3)
+        self.dec_in = nn.Linear(3, 4 * 4 * 4)
+        self.dec = nn.ConvTranspose2d(4, 1, 4, stride=2, padding=1)
+
+    def forward(self, x):
+        h = self.enc(x)
+        mu, logvar = self.mu(h), self.logvar(h)
+        z = mu + gc.randn(mu.shape) * (0.5 * logvar).exp()
+        return self.dec(self.dec_in(z).reshape(-1, 4, 4, 4)), mu, logvar
+
+
+def _model_case(kind):
+    """(model, batch maker, loss) of each benchmark family, with dropout and batch norm."""
+    rng = np.random.default_rng(5)
+    if kind == "cnn":
+        model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                              nn.MaxPool2d(2), nn.Conv2d(4, 6, 3), nn.ReLU(), nn.Flatten(),
+                              nn.Dropout(0.3), nn.Linear(6 * 2 * 2, 3))
+        def batch(bs=6):
+            return (rng.standard_normal((bs, 1, 8, 8)).astype(np.float32), rng.integers(0, 3, bs))
+        return model, batch, lambda m, x, y: F.cross_entropy(m(x), y)
+    if kind in ("RNN", "LSTM", "GRU"):
+        rec, head = getattr(nn, kind)(5, 7, num_layers=2, dropout=0.2), nn.Linear(7, 3)
+        model = nn.ModuleList([rec, head])
+        def batch(bs=4):
+            return (rng.standard_normal((6, bs, 5)).astype(np.float32), rng.integers(0, 3, bs))
+        def loss(m, x, y):
+            out, _ = m[0](x)
+            return F.cross_entropy(m[1](out[-1]), y)
+        return model, batch, loss
+    model = _ConvVAE()
+    def batch(bs=5):
+        x = rng.random((bs, 1, 8, 8)).astype(np.float32)
+        return x, x.copy()  # (input, reconstruction target)
+    def vae_loss(m, x, y):
+        recon, mu, logvar = m(x)
+        kl = -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum() / x.shape[0]
+        return F.mse_loss(recon, y) + 0.1 * kl
+    return model, batch, vae_loss
+
+
+@pytest.mark.parametrize("kind", ["cnn", "RNN", "LSTM", "GRU", "vae"])
+def test_every_benchmark_family_compiles_bit_identical_to_eager(kind):
+    results = []
+    for compiled in (False, True):
+        gc.manual_seed(11)
+        model, batch, loss_fn = _model_case(kind)
+        data = [batch() for _ in range(6)]
+        opt = gc.optim.Adam(model.parameters(), lr=1e-2)
+        def step(x, y):
+            opt.zero_grad()
+            loss = loss_fn(model, x, y)
+            loss.backward()
+            opt.step()
+            return loss
+        if compiled:
+            step = gc.compile(step)
+        losses = [step(gc.tensor(x), gc.tensor(y)).item() for x, y in data]
+        state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+        results.append((losses, state))
+        if compiled:
+            assert step.stats()["replays"] == 4
+    (l_e, s_e), (l_c, s_c) = results
+    assert l_e == l_c
+    for k in s_e:
+        np.testing.assert_array_equal(s_e[k], s_c[k], err_msg=k)

@@ -414,3 +414,34 @@ def test_step_with_closure_returns_its_loss():
         loss = opt.step(closure)
     assert isinstance(loss, gc.Tensor) and loss.item() > 0
     assert opt.state[P["W1"]]["step"].item() == 1.0
+
+
+def test_backward_through_a_graph_made_before_an_optimizer_step_raises():
+    # torch: "one of the variables needed for gradient computation has been modified by an
+    # inplace operation" -- the step changed a parameter the graph saved; never a silent answer
+    for make_opt in (lambda ps: gc.optim.SGD(ps, lr=0.1, momentum=0.9),
+                     lambda ps: gc.optim.Adam(ps, lr=0.1),
+                     lambda ps: gc.optim.LBFGS(ps, lr=0.1, max_iter=2)):
+        lin = gc.nn.Linear(3, 2)
+        opt = make_opt(lin.parameters())
+        x = gc.randn(4, 3)
+        loss1 = (lin(x) ** 2).sum()
+        loss2 = (lin(x) ** 2).sum()
+
+        def closure():
+            opt.zero_grad()
+            loss = (lin(x) ** 2).sum()
+            loss.backward()
+            return loss
+        loss1.backward()
+        opt.step(closure)
+        with pytest.raises(RuntimeError, match=r"parameter saved by MmBackward0|updated by"):
+            loss2.backward()
+    # a forward pass after the step is fine, and so is the ordinary loop
+    lin = gc.nn.Linear(3, 2)
+    opt = gc.optim.Adam(lin.parameters(), lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        (lin(x) ** 2).sum().backward()
+        opt.step()
+    assert lin.weight._version >= 3

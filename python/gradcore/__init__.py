@@ -97,3 +97,4 @@ linalg = _porting.linalg
 __getattr__ = _porting.module_getattr
 from . import distributed  # noqa: E402  (mpi4py is imported by distributed.init() only)
 from . import diagnostics  # noqa: E402
+from . import interpret  # noqa: E402  (numpy only; matplotlib is imported by its plots)

@@ -66,29 +66,41 @@ def check_read(what):
                            "as a tensor")
 
 
-def _arrays(args, kwargs):
-    """The numpy arrays behind the tensor/array arguments, in order."""
-    out = []
-    for a in list(args) + [kwargs[k] for k in sorted(kwargs)]:
+def _one(a):
+    if isinstance(a, Tensor):
+        return (a._data.shape, a._data.dtype, a.requires_grad)
+    if isinstance(a, np.ndarray):
+        return ("A", a.shape, a.dtype, a.flags.c_contiguous)
+    try:
+        hash(a)
+        return ("V", type(a).__name__, a)
+    except TypeError:
+        return ("O", id(a))
+
+
+def _signature(args, kwargs):
+    """(cache key, the numpy arrays behind the tensor/array arguments in order). The key holds
+    each tensor's shape, dtype and requires_grad, each array's too, other values by value."""
+    key, arrays = [], []
+    for a in args:
+        if type(a) is Tensor:  # the common case, inline
+            d = a._data
+            key.append((d.shape, d.dtype, a.requires_grad))
+            arrays.append(d)
+            continue
+        key.append(_one(a))
         if isinstance(a, Tensor):
-            out.append(a._data)
+            arrays.append(a._data)
         elif isinstance(a, np.ndarray):
-            out.append(a)
-    return out
-
-
-def _key(args, kwargs):
-    def one(a):
+            arrays.append(a)
+    for k in sorted(kwargs):
+        a = kwargs[k]
+        key.append((k, _one(a)))
         if isinstance(a, Tensor):
-            return ("T", a.shape, a.dtype.str, a.requires_grad)
-        if isinstance(a, np.ndarray):
-            return ("A", a.shape, a.dtype.str, a.flags.c_contiguous)
-        try:
-            hash(a)
-            return ("V", type(a).__name__, a)
-        except TypeError:
-            return ("O", id(a))
-    return tuple(one(a) for a in args) + tuple((k, one(kwargs[k])) for k in sorted(kwargs))
+            arrays.append(a._data)
+        elif isinstance(a, np.ndarray):
+            arrays.append(a)
+    return tuple(key), arrays
 
 
 class _Entry:
@@ -112,27 +124,31 @@ class Compiled:
         self._cache = collections.OrderedDict()
         self.recordings = 0
         self.replays = 0
+        self._last_key, self._last = None, None
 
     def __call__(self, *args, **kwargs):
-        key = _key(args, kwargs)
-        e = self._cache.get(key)
-        if e is None:
-            e = self._cache[key] = _Entry()
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+        key, arrays = _signature(args, kwargs)
+        if key == self._last_key:  # the same signature as the previous call: no cache upkeep
+            e = self._last
         else:
-            self._cache.move_to_end(key)
+            e = self._cache.get(key)
+            if e is None:
+                e = self._cache[key] = _Entry()
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+            else:
+                self._cache.move_to_end(key)
+            self._last_key, self._last = key, e
         if e.program is not None:
-            e.program.run(_arrays(args, kwargs))
+            e.program.run(arrays)
             self.replays += 1
             return e.result
         e.calls += 1
         if e.calls <= self.warmup:
             return self.fn(*args, **kwargs)
-        return self._record(e, args, kwargs)
+        return self._record(e, arrays, args, kwargs)
 
-    def _record(self, e, args, kwargs):
-        inputs = _arrays(args, kwargs)
+    def _record(self, e, inputs, args, kwargs):
         _capture.recording = True
         _tensor.read_guard = check_read
         try:

@@ -16,11 +16,10 @@ This module also binds the autograd half of ``Tensor`` (backward, hooks, retain_
 import threading
 import weakref
 
-import numpy as _np
-
 from . import dispatch as D
 from .dispatch import K
 from .dtypes import CODE
+from .versions import _clock, _storage as _owner, check_saved
 from .tensor import Tensor, as_tensor, full
 
 
@@ -70,62 +69,6 @@ def node_hooks_of(node):
 def _backward_name(name):
     """torch's grad_fn spelling: mul -> MulBackward0, log_softmax -> LogSoftmaxBackward0."""
     return "".join(w[:1].upper() + w[1:] for w in name.split("_")) + "Backward0"
-
-
-# ---- version counters: every storage's count of in-place modifications ---------------------
-# ``bump(array, op)`` is called by every in-place op. A storage is keyed by its owning array
-# (numpy points views at it); its entry [clock, count, op, weakref] disappears with the array.
-# A Node records the clock when it is made; backward compares only when the clock has moved
-# since, so the common path (no in-place op) costs one integer comparison per node.
-_clock = [0]
-_modified = {}
-
-
-def _storage(a):
-    b = a.base
-    return b if isinstance(b, _np.ndarray) else a
-
-
-def bump(a, op):
-    """Record an in-place modification of array ``a``'s storage by ``op``."""
-    o = _storage(a)
-    _clock[0] += 1
-    k = id(o)
-    e = _modified.get(k)
-    if e is not None and e[3]() is o:
-        e[0], e[2] = _clock[0], op
-        e[1] += 1
-        return
-    _modified[k] = [_clock[0], 1, op, weakref.ref(o, lambda r, k=k: _forget(k, r))]
-
-
-def _forget(k, r):
-    e = _modified.get(k)
-    if e is not None and e[3] is r:
-        del _modified[k]
-
-
-def version(a):
-    """How many in-place ops modified array ``a``'s storage (torch's ``t._version``)."""
-    o = _storage(a)
-    e = _modified.get(id(o))
-    return e[1] if e is not None and e[3]() is o else 0
-
-
-def _check_saved(n):
-    """Raise if a saved array of node ``n`` was modified in place after ``n`` was made."""
-    for a in n.saved:
-        if type(a) is not _np.ndarray:
-            continue
-        o = _storage(a)
-        e = _modified.get(id(o))
-        if e is not None and e[0] > n.stamp and e[3]() is o:
-            raise RuntimeError(
-                f"a tensor needed for gradient computation was modified by an in-place "
-                f"operation: the {tuple(a.shape)} {a.dtype} tensor saved by "
-                f"{_backward_name(n.prim.name)} was modified by {e[2]} (now at version "
-                f"{e[1]}). Use the out-of-place op (e.g. x = x.{e[2].rstrip('_')}(...) instead "
-                f"of x.{e[2]}(...) or x += ...), or .clone() the tensor before modifying it.")
 
 
 def is_grad_enabled():
@@ -251,7 +194,7 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
                 raise RuntimeError(_FREED_MSG)
             if g is not None:
                 if n.stamp != clock[0]:  # in-place ops since it was made
-                    _check_saved(n)
+                    check_saved(n, _backward_name)
                 if hooked:
                     hooks = getattr(n, "hooks", None)
                     if hooks:
@@ -362,12 +305,6 @@ def _run_tensor_hooks(hooks, g):
                                    f"expected {g.shape}")
             g = r._data if r._data.dtype == g.dtype else D.run(K.cast, r._data, _empty_like(g))
     return g
-
-
-def _owner(a):
-    """The array that owns ``a``'s memory (numpy points views at the owning array)."""
-    b = a.base
-    return b if isinstance(b, _np.ndarray) else a
 
 
 def _wrap_grad(g, t):

@@ -62,7 +62,7 @@ class Tensor:
     @property
     def _version(self):
         """How many in-place ops modified this tensor's storage (as torch's ``t._version``)."""
-        from .engine import version
+        from .versions import version
         return version(self._data)
 
     @property

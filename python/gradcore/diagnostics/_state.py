@@ -1,12 +1,15 @@
 """Save and restore what a diagnostic run disturbs: parameters, buffers, gradients, optimizer
 state and hyperparameters, the generator and a DataLoader's shuffling generator, train mode.
-Restoration writes into the same arrays (bit-identical values, same objects)."""
+Restoration writes into the same arrays (bit-identical values, same objects). Also the small
+helpers the landscape, curvature and attribution functions share: eval mode for a block,
+batch elements as tensors, vectors over the parameters."""
+import contextlib
 import copy
 
 import numpy as np
 
 from .. import dispatch as D
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 
 
 class Snapshot:
@@ -58,3 +61,69 @@ class Snapshot:
                 if a is not None:
                     np.copyto(v._data, a)
                 s[k] = v
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """``model.eval()`` for the block; every module's own flag comes back afterwards, also
+    when the block raises."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
+def model_dtype(model):
+    """The dtype of the model's first floating parameter (float32 when it has none)."""
+    for p in model.parameters():
+        if p._data.dtype.kind == "f":
+            return p.dtype
+    from ..dtypes import float32
+    return float32
+
+
+def as_input(a, dtype):
+    """A batch element as a Tensor: Tensors pass through as they are; numpy arrays and lists
+    become tensors, floating ones in ``dtype`` (the model's), integer ones (targets) kept."""
+    if isinstance(a, Tensor):
+        return a
+    arr = np.asarray(a)
+    if arr.dtype.kind in "iu":
+        return as_tensor(arr.astype(np.int64, copy=False))
+    return as_tensor(arr, dtype=dtype if arr.dtype.kind == "f" else None)
+
+
+def split_batch(batch, fname):
+    """``(*inputs, target)`` of a batch given as a tuple or list of at least two elements."""
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+        raise TypeError(f"{fname}: batch must be a tuple (x, y) (or (*inputs, y)), got "
+                        f"{type(batch).__name__}")
+    return tuple(batch[:-1]), batch[-1]
+
+
+def per_parameter(vector, shapes, fname, arg="vector"):
+    """(list of float64 arrays, one per parameter shape, was_flat) from a flat array over the
+    parameters in order or a list of arrays per parameter."""
+    sizes = [int(np.prod(s)) for s in shapes]
+    if isinstance(vector, (list, tuple)):
+        if len(vector) != len(shapes):
+            raise ValueError(f"{fname}: {arg} has {len(vector)} arrays for {len(shapes)} "
+                             "parameters")
+        out = []
+        for i, (v, s) in enumerate(zip(vector, shapes)):
+            v = np.asarray(v.numpy() if isinstance(v, Tensor) else v, dtype=np.float64)
+            if v.shape != tuple(s):
+                raise ValueError(f"{fname}: {arg}[{i}] has shape {v.shape}, parameter {i} "
+                                 f"has shape {tuple(s)}")
+            out.append(v)
+        return out, False
+    flat = np.asarray(vector.numpy() if isinstance(vector, Tensor) else vector, np.float64)
+    if flat.ndim != 1 or flat.size != sum(sizes):
+        raise ValueError(f"{fname}: {arg} must be a flat array of {sum(sizes)} elements (one "
+                         f"per parameter element, in model.parameters() order) or a list of "
+                         f"arrays per parameter, got shape {flat.shape}")
+    cuts = np.cumsum(sizes)[:-1]
+    return [c.reshape(s) for c, s in zip(np.split(flat, cuts), shapes)], True

@@ -4,7 +4,8 @@ import math
 
 import numpy as np
 
-__all__ = ["plot_gradient_flow", "plot_lr_find", "draw_gradient_flow", "draw_update_ratios"]
+__all__ = ["plot_gradient_flow", "plot_lr_find", "plot_landscape", "draw_gradient_flow",
+           "draw_update_ratios"]
 
 
 def _figure(size):
@@ -106,5 +107,49 @@ def plot_lr_find(result, path):
     ax.set_ylabel("training loss")
     ax.set_title("LR range test" + (" (stopped: diverged)" if result.diverged else ""))
     ax.legend()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def plot_landscape(result, path, kind="contour"):
+    """A ``loss_landscape`` result as a PNG: ``kind='contour'`` (filled contours, the current
+    weights marked), ``'surface'`` (3-D), ``'both'`` (side by side); a line for ``dims=1``.
+    Returns ``path``."""
+    if kind not in ("contour", "surface", "both"):
+        raise ValueError(f"plot_landscape: kind must be 'contour', 'surface' or 'both', got "
+                         f"{kind!r}")
+    z = np.asarray(result.losses, float)
+    title = f"loss landscape ({getattr(result, 'kind', 'filter')} directions)"
+    if z.ndim == 1:
+        fig = _figure((6.5, 4.5))
+        ax = fig.subplots()
+        ax.plot(result.alphas, z, color="tab:blue", lw=2)
+        ax.plot([0], [result.center_loss], "r*", ms=12, label="current weights")
+        ax.set_xlabel("alpha")
+        ax.set_ylabel("loss")
+        ax.set_title(title.replace("landscape", "along one direction"))
+        ax.legend()
+        fig.savefig(path, dpi=100)
+        return path
+    a, b = np.meshgrid(result.alphas, result.betas, indexing="ij")
+    kinds = ("contour", "surface") if kind == "both" else (kind,)
+    fig = _figure((6.5 * len(kinds), 6))
+    for i, k in enumerate(kinds):
+        if k == "contour":
+            ax = fig.add_subplot(1, len(kinds), i + 1)
+            cs = ax.contourf(a, b, z, levels=30, cmap="viridis")
+            ax.contour(a, b, z, levels=15, colors="k", linewidths=0.4)
+            fig.colorbar(cs, ax=ax, label="loss")
+            ax.plot([0], [0], "r*", ms=14, label=f"current weights (loss {result.center_loss:.3g})")
+            ax.set_aspect("equal")
+            ax.legend(loc="upper right", fontsize="small")
+        else:
+            ax = fig.add_subplot(1, len(kinds), i + 1, projection="3d")
+            ax.plot_surface(a, b, z, cmap="viridis", linewidth=0, antialiased=True)
+            ax.scatter([0], [0], [result.center_loss], color="red", s=40)
+            ax.set_zlabel("loss")
+        ax.set_xlabel("alpha (direction 1)")
+        ax.set_ylabel("beta (direction 2)")
+        ax.set_title(title + (" - surface" if k == "surface" else ""))
     fig.savefig(path, dpi=100)
     return path

@@ -1,7 +1,7 @@
 """In-place ops, as torch's: ``x.add_(y)``, ``x += y``, ``x[idx] = v``, ``fill_``, ``exp_``, ...
 
 The result is written into the tensor's own storage (every alias sees it) and the storage's
-version counter is bumped (``engine.bump``), so a backward pass that needs a value an in-place
+version counter is bumped (``versions.bump``), so a backward pass that needs a value an in-place
 op overwrote raises instead of computing a wrong gradient.
 
 Autograd: in-place on a leaf that requires grad raises while grad mode is on (wrap optimizer
@@ -14,7 +14,8 @@ import numpy as np
 
 from .public import public
 from .. import dtypes as _dt
-from ..engine import bump, grad_mode, make
+from ..engine import grad_mode, make
+from ..versions import bump
 from .. import dispatch as D
 from ..generator import state_of
 from ..dispatch import K

@@ -5,6 +5,7 @@ kernel (see _vec.py); only dot products and norms come back as Python floats."""
 import math
 
 from ..autograd import enable_grad, no_grad
+from .. import versions as _versions
 from . import _vec as V
 from .optimizer import Optimizer, _check
 
@@ -133,6 +134,12 @@ class _FlatOptimizer(Optimizer):
     def step(self, closure):
         """Run up to ``max_iter`` iterations; ``closure`` re-evaluates and back-propagates the
         loss and returns it. Returns the loss of the first evaluation."""
+        try:
+            return self._iterate(closure)
+        finally:  # parameters changed in place (see Optimizer.step)
+            _versions.bump_many([p._data for p in self._params], f"{type(self).__name__}.step")
+
+    def _iterate(self, closure):
         state, orig_loss, loss, flat_grad, converged = self._start(closure)
         if converged:
             return orig_loss

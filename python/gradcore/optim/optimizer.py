@@ -5,6 +5,7 @@ import numpy as np
 from .. import dtypes as _dt
 from .. import profiler as _profiler
 from .. import dispatch as D
+from .. import versions as _versions
 from ..tensor import Tensor, tensor, zeros, zeros_like
 
 # run_variadic in csrc/bind/module.cpp takes at most this many tensors per call.
@@ -211,6 +212,9 @@ class Optimizer:
             for g in self.param_groups:
                 params = [p for p in g["params"] if p.grad is not None]
                 self._update(g, params, [self._init_state(p, g) for p in params])
+                # the parameters changed in place: a graph made before this step that saved
+                # one of them must not backpropagate through the new values (torch's _version)
+                _versions.bump_many([p._data for p in params], f"{type(self).__name__}.step")
         return loss
 
     def _update(self, group, params, states):
