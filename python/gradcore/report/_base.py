@@ -31,7 +31,7 @@ class Section:
     tables: list = field(default_factory=list)
     figures: list = field(default_factory=list)   # (png bytes, alt text)
     reading: str = ""   # one line computed from the numbers
-    note: str = ""      # e.g. a missing optional API
+    note: str = ""      # e.g. why a section failed
     seconds: float = 0.0
 
 
@@ -229,26 +229,6 @@ def baseline(ctx):
     return ctx.shared["baseline"]
 
 
-def missing(*names):
-    """The names (``'diagnostics.loss_landscape'``) this gradcore lacks: the landscape,
-    curvature and attribution sections need the gc.diagnostics / gc.interpret additions."""
-    import importlib
-    out = []
-    for n in names:
-        mod, _, attr = n.partition(".")
-        try:
-            obj = getattr(importlib.import_module(f"gradcore.{mod}"), attr, None)
-        except ImportError:
-            obj = None
-        if obj is None:
-            out.append("gc." + n)
-    return out
-
-
-def unavailable(title, what, names):
-    return Section(title, what, note=f"skipped: this gradcore has no {', '.join(names)}.")
-
-
 def argbest(d, key=min):
     """The key of ``d`` whose finite value is smallest (``key=max``: largest); None if none."""
     ok = {k: v for k, v in d.items() if v is not None and math.isfinite(v)}
@@ -264,7 +244,7 @@ def tied(d, key=max, tol=1e-12):
     return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-__all__ = ["tied", "missing", "unavailable", "Table", "Section", "Context", "fmt", "pct",
+__all__ = ["tied", "Table", "Section", "Context", "fmt", "pct",
            "figure", "plain_ticks", "png", "ce", "mlp", "small_cnn", "RowLSTM",
            "conv_autoencoder", "bce_logits", "fit", "step_grad_norms", "snapshot", "baseline",
            "BASELINE", "full_loss", "accuracy", "argbest", "nn", "optim", "gc", "np"]

@@ -1,7 +1,6 @@
 """13. Attribution maps of a small CNN's predictions on held-out digits: saliency, Integrated
 Gradients (from an all-black digit) and Grad-CAM of the last conv block (gc.interpret)."""
-from ._base import (Section, Table, fit, figure, fmt, gc, missing, nn, np, optim, pct, png,
-                    unavailable)
+from ._base import Section, Table, fit, figure, fmt, gc, nn, np, optim, pct, png
 
 TITLE = "Attribution maps"
 WHAT = ("Which pixels a small CNN's prediction depends on, by three methods, for a few "
@@ -28,9 +27,6 @@ def gap_cnn():
 
 
 def build(ctx):
-    lack = missing("interpret.saliency", "interpret.integrated_gradients", "interpret.grad_cam")
-    if lack:
-        return unavailable(TITLE, WHAT, lack)
     from gradcore import interpret
     ctx.seed_all(1300)
     model = gap_cnn()

@@ -3,8 +3,8 @@
 initialisation to the end of training."""
 import warnings
 
-from ._base import (BASELINE, Section, Table, baseline, ce, figure, fmt, full_loss, gc, missing,
-                    mlp, np, png, unavailable)
+from ._base import (BASELINE, Section, Table, baseline, ce, figure, fmt, full_loss, gc,
+                    mlp, np, png)
 
 TITLE = "Curvature"
 WHAT = ("The sharpest and the most negative curvature of the training loss (the extreme "
@@ -13,9 +13,6 @@ N_BATCH = 512
 
 
 def build(ctx):
-    lack = missing("diagnostics.hessian_eigenvalues")
-    if lack:
-        return unavailable(TITLE, WHAT, lack)
     b = baseline(ctx)
     states = b["states"]
     last = max(states)

@@ -1,8 +1,8 @@
 """10. The loss landscape around the reference model's trained minimum (a plane through the
 weights along two filter-normalised random directions, Li et al. 2018) and the loss along the
 straight line from the initial to the trained weights (Goodfellow et al. 2015)."""
-from ._base import (BASELINE, Section, Table, baseline, ce, figure, fmt, gc, missing, mlp, np,
-                    png, unavailable)
+from ._base import (BASELINE, Section, Table, baseline, ce, figure, fmt, gc, mlp, np,
+                    png)
 
 TITLE = "Loss landscape"
 WHAT = ("The training loss on a plane through the trained weights, and on the straight path "
@@ -10,9 +10,6 @@ WHAT = ("The training loss on a plane through the trained weights, and on the st
 
 
 def build(ctx):
-    lack = missing("diagnostics.loss_landscape", "diagnostics.interpolate")
-    if lack:
-        return unavailable(TITLE, WHAT, lack)
     b = baseline(ctx)
     model = b["model"]
     batch = (gc.tensor(ctx.X), gc.tensor(ctx.y))
