@@ -37,6 +37,7 @@ def build(ctx):
                [[fmt(alphas[k], 3), fmt(path[k])] for k in picks],
                "loss along (1 - alpha) * initial + alpha * trained weights")
     fig = figure(12, 4.2)
+    fig.get_layout_engine().set(wspace=0.12)   # the colour bar's label and the next axis
     a, c = fig.subplots(1, 2)
     A, B = np.meshgrid(land.alphas, land.betas, indexing="ij")
     levels = np.geomspace(max(np.nanmin(z), 1e-6), np.nanmax(z), 25)

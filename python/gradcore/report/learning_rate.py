@@ -34,11 +34,14 @@ def _three(ctx):
     return found, lrs, runs
 
 
-def _outcome(h):
+def _outcome(h, ref=None):
+    """A label from the losses: diverged / rose / barely moved / slow (vs ``ref``) / trained."""
     if not all(math.isfinite(v) for v in h.loss):
         return "diverged (non-finite loss)"
     if h.loss[-1] > 0.9 * h.loss[0]:
         return "barely moved" if h.loss[-1] <= h.loss[0] * 1.5 else "loss rose"
+    if ref is not None and h.loss[-1] > 10 * ref.loss[-1]:
+        return f"slow ({h.loss[-1] / ref.loss[-1]:.3g}x the suggested lr's loss)"
     return "trained"
 
 
@@ -89,7 +92,8 @@ def _draw_sweep(ax, found, marks=None, title=""):
 def build(ctx):
     found, lrs, runs = _three(ctx)
     t1 = Table(["setting", "lr", "final train loss", "val accuracy", "outcome"],
-               [[k, fmt(lrs[k], 3), fmt(h.loss[-1]), fmt(h.val_accuracy[-1]), _outcome(h)]
+               [[k, fmt(lrs[k], 3), fmt(h.loss[-1]), fmt(h.val_accuracy[-1]),
+                 _outcome(h, runs["suggested"] if k != "suggested" else None)]
                 for k, h in runs.items()],
                f"plain SGD, MLP 64-64-10, batch 64, {runs['suggested'].epochs} epochs; "
                "too high = the lr where the range test stopped, too low = suggestion / 100")
