@@ -26,6 +26,27 @@ def gap_cnn():
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
 
 
+def _draw(raw, sal, ig, cam, y, pred):
+    """One column per digit: the input, saliency, integrated gradients, Grad-CAM."""
+    fig = figure(11, 7.2)
+    axes = fig.subplots(4, len(raw))
+    for k in range(len(raw)):
+        cols = [(raw[k], "gray_r", "input"), (sal[k, 0], "inferno", "saliency"),
+                (ig[k, 0], "RdBu_r", "integrated gradients"), (cam[k], "inferno", "Grad-CAM")]
+        for r, (img, cmap, name) in enumerate(cols):
+            ax = axes[r, k]
+            m = float(np.abs(img).max()) or 1.0
+            ax.imshow(img, cmap=cmap, vmin=-m if cmap == "RdBu_r" else 0, vmax=m,
+                      interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if k == 0:
+                ax.set_ylabel(name, fontsize="small")
+            if r == 0:
+                ax.set_title(f"label {y[k]}, predicted {pred[k]}", fontsize="small")
+    return png(fig)
+
+
 def build(ctx):
     from gradcore import interpret
     ctx.seed_all(1300)
@@ -57,23 +78,7 @@ def build(ctx):
               f"{fmt(h.val_accuracy[-1])}; "
               f"'on ink': share of |attribution| on pixels brighter than {INK}; maps for the "
               "predicted class; IG is 0 wherever a pixel equals its black baseline")
-    fig = figure(11, 7.2)
-    axes = fig.subplots(4, len(idx))
-    raw = ctx.images(ctx.raw_val[idx])[:, 0]
-    for k in range(len(idx)):
-        cols = [(raw[k], "gray_r", "input"), (sal[k, 0], "inferno", "saliency"),
-                (ig[k, 0], "RdBu_r", "integrated gradients"), (cam[k], "inferno", "Grad-CAM")]
-        for r, (img, cmap, name) in enumerate(cols):
-            ax = axes[r, k]
-            m = float(np.abs(img).max()) or 1.0
-            ax.imshow(img, cmap=cmap, vmin=-m if cmap == "RdBu_r" else 0, vmax=m,
-                      interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if k == 0:
-                ax.set_ylabel(name, fontsize="small")
-            if r == 0:
-                ax.set_title(f"label {y[k]}, predicted {pred[k]}", fontsize="small")
+    image = _draw(ctx.images(ctx.raw_val[idx])[:, 0], sal, ig, cam, y, pred)
     mean = {k: float(v.mean()) for k, v in share.items()}
     best = max(mean, key=mean.get)
     reading = (f"On average {best} puts the most attribution on the digit's ink "
@@ -82,5 +87,5 @@ def build(ctx):
                + f", ink is {pct(ink.mean())} of the pixels); the largest IG completeness "
                f"residual is {fmt(np.abs(delta).max(), 2)}; "
                f"{int((pred == y).sum())} of {len(idx)} shown digits are classified correctly.")
-    return Section(TITLE, WHAT, [t], [(png(fig), "saliency, integrated gradients, Grad-CAM")],
+    return Section(TITLE, WHAT, [t], [(image, "saliency, integrated gradients, Grad-CAM")],
                    reading)

@@ -51,6 +51,37 @@ def _name(bs, n):
     return f"the full batch of {bs}" if bs == n else f"batch {bs}"
 
 
+def _draw(res, n, sizes, crit):
+    """Loss per step, steps to the target against the critical batch, time per epoch."""
+    fig = figure(13, 3.8)
+    a, b, c = fig.subplots(1, 3)
+    for bs, r in res.items():
+        a.loglog(np.arange(1, len(r["curve"])), r["curve"][1:], lw=1.2,
+                 label=("full " if bs == n else "") + str(bs))
+    a.axhline(TARGET, color="k", ls=":", lw=1)
+    a.set(xlabel="step", ylabel="full training loss", title="loss per optimizer step")
+    a.legend(fontsize="x-small", title="batch", title_fontsize="x-small")
+    hit = [(bs, r["hit"]) for bs, r in res.items() if r["hit"] is not None]
+    if hit:
+        b.loglog(*zip(*hit), "o-")
+    b.axvspan(max(crit.ci_low, 1), max(crit.ci_high, 1), color="tab:orange", alpha=0.15)
+    b.axvline(crit.b_simple, color="tab:orange", ls="--",
+              label=f"critical batch B_simple {crit.b_simple:.3g}")
+    b.set(xlabel="batch size", ylabel=f"steps to loss {TARGET}", title="steps to the target")
+    b.legend(fontsize="small")
+    c.loglog(sizes, [1e3 * r["epoch_time"] for r in res.values()], "o-", color="tab:green")
+    c.set(xlabel="batch size", ylabel="ms per epoch (training steps only)",
+          title="time per epoch")
+    from matplotlib.ticker import LogLocator, NullLocator
+    for ax in (b, c):
+        plain_ticks(ax)
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 1.5, 2, 3, 5, 7)))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(sizes, [str(s) for s in sizes], fontsize="small")
+        ax.xaxis.set_minor_locator(NullLocator())
+    return png(fig)
+
+
 def build(ctx):
     n = len(ctx.y)
     sizes = [16, 64, 256, n] if ctx.quick else [16, 32, 64, 128, 256, 512, n]
@@ -80,32 +111,7 @@ def build(ctx):
                noise_rows, f"gradient noise scale from {ns0.num_estimates} estimates of "
                f"{ns0.small_batch} vs {ns0.big_batch} samples")
     crit = ns if ns is not None else ns0
-    fig = figure(13, 3.8)
-    a, b, c = fig.subplots(1, 3)
-    for bs, r in res.items():
-        a.loglog(np.arange(1, len(r["curve"])), r["curve"][1:], lw=1.2,
-                 label=("full " if bs == n else "") + str(bs))
-    a.axhline(TARGET, color="k", ls=":", lw=1)
-    a.set(xlabel="step", ylabel="full training loss", title="loss per optimizer step")
-    a.legend(fontsize="x-small", title="batch", title_fontsize="x-small")
-    hit = [(bs, r["hit"]) for bs, r in res.items() if r["hit"] is not None]
-    if hit:
-        b.loglog(*zip(*hit), "o-")
-    b.axvspan(max(crit.ci_low, 1), max(crit.ci_high, 1), color="tab:orange", alpha=0.15)
-    b.axvline(crit.b_simple, color="tab:orange", ls="--",
-              label=f"critical batch B_simple {crit.b_simple:.3g}")
-    b.set(xlabel="batch size", ylabel=f"steps to loss {TARGET}", title="steps to the target")
-    b.legend(fontsize="small")
-    c.loglog(sizes, [1e3 * r["epoch_time"] for r in res.values()], "o-", color="tab:green")
-    c.set(xlabel="batch size", ylabel="ms per epoch (training steps only)",
-          title="time per epoch")
-    from matplotlib.ticker import LogLocator, NullLocator
-    for ax in (b, c):
-        plain_ticks(ax)
-        ax.yaxis.set_major_locator(LogLocator(subs=(1, 1.5, 2, 3, 5, 7)))
-        ax.yaxis.set_minor_locator(NullLocator())
-        ax.set_xticks(sizes, [str(s) for s in sizes], fontsize="small")
-        ax.xaxis.set_minor_locator(NullLocator())
+    image = _draw(res, n, sizes, crit)
     fastest = argbest({bs: r["epoch_time"] for bs, r in res.items()})
     best = argbest({bs: r["val"] for bs, r in res.items()}, max)
     fewest = argbest({bs: r["hit"] for bs, r in res.items() if r["hit"] is not None})
@@ -119,4 +125,4 @@ def build(ctx):
     return Section(TITLE, "The same model trained at batch sizes from 16 to the full set: "
                    "wall time, optimizer steps and generalisation, against the critical batch "
                    "size predicted by the gradient noise scale.", [t1, t2],
-                   [(png(fig), "batch size comparison")], reading)
+                   [(image, "batch size comparison")], reading)

@@ -12,6 +12,27 @@ WHAT = ("The sharpest and the most negative curvature of the training loss (the 
 N_BATCH = 512
 
 
+def _draw(ep, top, bot):
+    """|top| and |bottom| eigenvalue per checkpoint (log), and their ratio."""
+    fig = figure(11, 3.8)
+    a, c = fig.subplots(1, 2)
+    a.semilogy(ep, np.abs(top), "o-", label="top eigenvalue" + (" (< 0)" if (top < 0).any()
+                                                                 else ""))
+    a.semilogy(ep, np.abs(bot), "s-", color="tab:red",
+               label="|bottom eigenvalue|" + (" (negative)" if (bot < 0).all() else
+                                              " (sign in the table)"))
+    a.set(xlabel="epoch", ylabel="|eigenvalue| (log)", title="extreme Hessian eigenvalues")
+    a.legend(fontsize="small")
+    c.plot(ep, bot / top, "o-", color="tab:purple")
+    c.axhline(0, color="k", lw=0.8)
+    c.set(xlabel="epoch", ylabel="bottom / top",
+          title="negative curvature relative to the sharpest direction")
+    for ax in (a, c):
+        ax.set_xticks(ep)
+        ax.grid(alpha=0.3)
+    return png(fig)
+
+
 def build(ctx):
     b = baseline(ctx)
     states = b["states"]
@@ -41,22 +62,7 @@ def build(ctx):
     ep = np.array(list(res))
     top = np.array([r["top"] for r in res.values()])
     bot = np.array([r["bottom"] for r in res.values()])
-    fig = figure(11, 3.8)
-    a, c = fig.subplots(1, 2)
-    a.semilogy(ep, np.abs(top), "o-", label="top eigenvalue" + (" (< 0)" if (top < 0).any()
-                                                                 else ""))
-    a.semilogy(ep, np.abs(bot), "s-", color="tab:red",
-               label="|bottom eigenvalue|" + (" (negative)" if (bot < 0).all() else
-                                              " (sign in the table)"))
-    a.set(xlabel="epoch", ylabel="|eigenvalue| (log)", title="extreme Hessian eigenvalues")
-    a.legend(fontsize="small")
-    c.plot(ep, bot / top, "o-", color="tab:purple")
-    c.axhline(0, color="k", lw=0.8)
-    c.set(xlabel="epoch", ylabel="bottom / top",
-          title="negative curvature relative to the sharpest direction")
-    for ax in (a, c):
-        ax.set_xticks(ep)
-        ax.grid(alpha=0.3)
+    image = _draw(ep, top, bot)
     early, late = res[picks[0]], res[picks[-1]]
     peak = max(res, key=lambda e: res[e]["top"])
     neg = [e for e, r in res.items() if r["bottom"] < 0]
@@ -69,5 +75,5 @@ def build(ctx):
                   if neg else ", never negative")
                + (f"; at epoch(s) {', '.join(map(str, rough))} Lanczos stopped at its iteration "
                   "budget, so those values are estimates" if rough else "") + ".")
-    return Section(TITLE, WHAT, [t], [(png(fig), "Hessian eigenvalues during training")],
+    return Section(TITLE, WHAT, [t], [(image, "Hessian eigenvalues during training")],
                    reading)

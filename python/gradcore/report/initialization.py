@@ -25,6 +25,27 @@ INITS = {   # name -> weight re-initialisation (None: the layers' default)
 }
 
 
+def _draw(res, epochs):
+    """Every seed's loss curve per initialisation, and the spread of the final losses."""
+    fig = figure(11, 3.8)
+    a, b = fig.subplots(1, 2)
+    colors = ["tab:blue", "tab:green", "tab:orange", "tab:red"]
+    for (name, runs), c in zip(res.items(), colors):
+        for j, (loss, _) in enumerate(runs):
+            a.plot(np.arange(1, epochs + 1), loss, color=c, lw=1, alpha=0.8,
+                   label=name if j == 0 else None)
+        fin = [r[0][-1] for r in runs]
+        b.plot(np.full(len(fin), list(res).index(name)), fin, "o", color=c, alpha=0.7)
+    a.set_yscale("log")
+    a.set(xlabel="epoch", ylabel="train loss", title="every seed's training curve")
+    a.legend(fontsize="x-small")
+    b.set_yscale("log")
+    b.set_xticks(range(len(res)), [n.split(" (")[0] for n in res])
+    b.set_xlim(-0.5, len(res) - 0.5)
+    b.set(ylabel="final train loss", title="spread of the final loss over seeds")
+    return png(fig)
+
+
 def build(ctx):
     seeds = range(ctx.epochs(8, 3))
     epochs = ctx.epochs(12, 3)
@@ -56,22 +77,7 @@ def build(ctx):
                "non-finite", "val accuracy mean", "val accuracy std"], rows,
               f"MLP {'-'.join(map(str, SIZES))} (ReLU), SGD lr 0.02 momentum 0.9, batch 64, "
               f"{epochs} epochs; final loss = train loss of the last epoch")
-    fig = figure(11, 3.8)
-    a, b = fig.subplots(1, 2)
-    colors = ["tab:blue", "tab:green", "tab:orange", "tab:red"]
-    for (name, runs), c in zip(res.items(), colors):
-        for j, (loss, _) in enumerate(runs):
-            a.plot(np.arange(1, epochs + 1), loss, color=c, lw=1, alpha=0.8,
-                   label=name if j == 0 else None)
-        fin = [r[0][-1] for r in runs]
-        b.plot(np.full(len(fin), list(res).index(name)), fin, "o", color=c, alpha=0.7)
-    a.set_yscale("log")
-    a.set(xlabel="epoch", ylabel="train loss", title="every seed's training curve")
-    a.legend(fontsize="x-small")
-    b.set_yscale("log")
-    b.set_xticks(range(len(res)), [n.split(" (")[0] for n in res])
-    b.set_xlim(-0.5, len(res) - 0.5)
-    b.set(ylabel="final train loss", title="spread of the final loss over seeds")
+    image = _draw(res, epochs)
     fin = {n: s[0] for n, s in stats.items() if np.isfinite(s[0])}
     best, worst = min(fin, key=fin.get), max(fin, key=fin.get)
     spread = {n: stats[n][1] / v for n, v in fin.items() if v > 0}
@@ -85,4 +91,4 @@ def build(ctx):
                + "".join(f"; {n} diverged in {k} of {len(res[n])} seeds"
                          for n, k in bad.items() if k) + ".")
     return Section(TITLE, "The same network started from differently scaled random weights, "
-                   f"{len(seeds)} seeds each.", [t], [(png(fig), "initialisation")], reading)
+                   f"{len(seeds)} seeds each.", [t], [(image, "initialisation")], reading)

@@ -41,6 +41,30 @@ def _layer_norms(model, X, y, batches=4, bs=128):
     return acc / batches
 
 
+def _draw(res, n_layers):
+    """Per-layer gradient norms at initialisation; the training curves after."""
+    fig = figure(11, 3.8)
+    a, b = fig.subplots(1, 2)
+    for n, r in res.items():
+        a.semilogy(np.arange(1, n_layers + 1), r["norms"], "o-", label=n)
+    a.set(xlabel="layer (1 = input side)", ylabel="weight-gradient L2 norm (log)",
+          title="per-layer gradient norm at initialisation")
+    a.set_xticks(range(1, n_layers + 1))
+    a.legend(fontsize="small")
+    finite = [x for r in res.values() for x in r["h"].loss if math.isfinite(x)]
+    ceiling = 2 * max(finite) if finite else 10.0
+    for n, r in res.items():
+        v = np.array(r["h"].loss, float)
+        ep = np.arange(1, len(v) + 1)
+        line, = b.semilogy(ep, np.where(np.isfinite(v), v, np.nan), ".-", label=n)
+        if not np.isfinite(v).all():
+            b.plot(ep[~np.isfinite(v)], np.full((~np.isfinite(v)).sum(), ceiling), "x",
+                   color=line.get_color(), label=f"{n}: non-finite loss")
+    b.set(xlabel="epoch", ylabel="train loss (log)", title="training afterwards")
+    b.legend(fontsize="small")
+    return png(fig)
+
+
 def build(ctx):
     epochs = ctx.epochs(10, 3)
     res = {}
@@ -70,25 +94,7 @@ def build(ctx):
     t2 = Table(["network", "layer 1 / last layer", f"train loss, epoch {epochs}",
                 "val accuracy", "finite epochs", "monitor alerts"], rows,
                f"then trained {epochs} epochs with SGD lr 0.02 momentum 0.9")
-    fig = figure(11, 3.8)
-    a, b = fig.subplots(1, 2)
-    for n, r in res.items():
-        a.semilogy(np.arange(1, n_layers + 1), r["norms"], "o-", label=n)
-    a.set(xlabel="layer (1 = input side)", ylabel="weight-gradient L2 norm (log)",
-          title="per-layer gradient norm at initialisation")
-    a.set_xticks(range(1, n_layers + 1))
-    a.legend(fontsize="small")
-    finite = [x for r in res.values() for x in r["h"].loss if math.isfinite(x)]
-    ceiling = 2 * max(finite) if finite else 10.0
-    for n, r in res.items():
-        v = np.array(r["h"].loss, float)
-        ep = np.arange(1, len(v) + 1)
-        line, = b.semilogy(ep, np.where(np.isfinite(v), v, np.nan), ".-", label=n)
-        if not np.isfinite(v).all():
-            b.plot(ep[~np.isfinite(v)], np.full((~np.isfinite(v)).sum(), ceiling), "x",
-                   color=line.get_color(), label=f"{n}: non-finite loss")
-    b.set(xlabel="epoch", ylabel="train loss (log)", title="training afterwards")
-    b.legend(fontsize="small")
+    image = _draw(res, n_layers)
     ratio = {n: r["norms"][0] / r["norms"][-1] for n, r in res.items()}
     lo = min(ratio, key=ratio.get)
     acc = {n: r["h"].val_accuracy[-1] for n, r in res.items()}
@@ -105,4 +111,4 @@ def build(ctx):
                f"({fmt(acc[best])}).")
     return Section(TITLE, f"Gradients through {DEPTH} hidden layers: how the activation and the "
                    "initial weight scale make them shrink or grow layer by layer.", [t1, t2],
-                   [(png(fig), "per-layer gradient norms of deep nets")], reading)
+                   [(image, "per-layer gradient norms of deep nets")], reading)
