@@ -11,7 +11,6 @@ table, the peak-RSS table and the acceptance targets, and writes every record to
 acceptance row). Progress goes to stderr.
 """
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
