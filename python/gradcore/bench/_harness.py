@@ -143,9 +143,11 @@ class LoadGate:
         # /proc/stat counts in ticks (10 ms): forgive 2 ticks of rounding.
         return max(other - 2.0 / self.tick, 0.0) / max(dt * self.ncpu, 1e-9)
 
-    def wait_idle(self):
-        """Sleep until a 1 s window is idle (or the wait budget is spent)."""
-        while self.waited < self.max_wait_s:
+    def wait_idle(self, max_each_s=10.0):
+        """Sleep until a 1 s window is idle, at most ``max_each_s`` (on a machine that stays
+        busy one block must not spend the whole budget) and within the run's budget."""
+        end = self.waited + max_each_s
+        while self.waited < min(self.max_wait_s, end):
             snap = self.snapshot()
             time.sleep(1.0)
             self.waited += 1.0

@@ -13,6 +13,7 @@ acceptance row). Progress goes to stderr.
 import argparse
 import json
 import os
+import site
 import subprocess
 import sys
 import time
@@ -41,7 +42,7 @@ def _parser():
                         "default OpenBLAS kernels)")
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS runs")
     p.add_argument("--rss-steps", type=int, default=None, help="steps per RSS run (default 20)")
-    p.add_argument("--max-wait", type=float, default=300.0,
+    p.add_argument("--max-wait", type=float, default=120.0,
                    help="seconds the load gate may wait for a quiet machine, in all")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per child process")
     return p
@@ -53,8 +54,9 @@ def child_env(clean):
     import gradcore
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.abspath(gradcore.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(
-        os.pathsep) if p])
+    if root not in site.getsitepackages() + [site.getusersitepackages()]:  # a checkout's python/
+        env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "")
+                                                      .split(os.pathsep) if p])
     if clean:
         for k in OPENBLAS_OVERRIDES:
             env.pop(k, None)
