@@ -147,7 +147,7 @@ def targets(recs, quick):
         v = r.get(field)
         met = None if v is None or quick else (v >= bound if op == ">=" else v <= bound)
         out.append({"record": "target", "key": key, "workload": r.get("workload", key),
-                    "metric": metric, "field": field, "target": f"{op} {bound:g}{unit.strip()}",
+                    "metric": metric, "field": field, "target": f"{op} {bound:g}{unit}",
                     "measured": v, "unit": unit.strip(), "met": met})
     return out
 

@@ -114,8 +114,8 @@ def main(argv=None):
     for i, key in enumerate(keys):
         t0 = time.perf_counter()
         print(f"[{i + 1}/{len(keys)}] {key} ...", end="", file=sys.stderr, flush=True)
-        rec = run_child([key] + common + ["--max-wait", f"{max(budget, 0):.0f}"], env,
-                        args.timeout)
+        share = max(budget, 0.0) / (len(keys) - i)   # the gate's budget, spread evenly
+        rec = run_child([key] + common + ["--max-wait", f"{share:.0f}"], env, args.timeout)
         rec.setdefault("key", key)
         rec.setdefault("kind", W.kind(key))
         rec.setdefault("record", "workload")
