@@ -89,19 +89,28 @@ def rss(args):
             "peak_mb": peak, "baseline_mb": base, "delta_mb": peak - base}
 
 
-def _recording(gc, spec, reps):
+def _recording(gc, spec, reps, gate):
     """Wall time of the recording call of a fresh ``gc.compile`` of the step (the 2nd call; the
-    1st runs eagerly), each on a fresh model: the first in this process and the median."""
+    1st runs eagerly), each on a fresh model: the first in this process and the median. A
+    recording disturbed by other processes (``gate``) is redone, at most 3 times."""
     from . import models as M
     times = []
     for _ in range(reps):
-        gc.manual_seed(1)
-        step, x, y = M.setup(gc, gc.tensor, spec.build, None, spec.loss, spec.opt, spec.x, spec.y)
-        comp = gc.compile(step)
-        comp(x, y)
-        t0 = time.perf_counter()
-        comp(x, y)
-        times.append(time.perf_counter() - t0)
+        for attempt in range(4):
+            gc.manual_seed(1)
+            step, x, y = M.setup(gc, gc.tensor, spec.build, None, spec.loss, spec.opt, spec.x,
+                                 spec.y)
+            comp = gc.compile(step)
+            comp(x, y)
+            snap = gate.snapshot() if gate is not None and gate.ok else None
+            t0 = time.perf_counter()
+            comp(x, y)
+            dt = time.perf_counter() - t0
+            if snap is None or gate.foreign(snap) <= gate.max_foreign or attempt == 3:
+                break
+            gate.redone += 1
+            gate.wait_idle()
+        times.append(dt)
     return {"record_first_ms": times[0] * 1e3, "record_ms": statistics.median(times) * 1e3}
 
 
@@ -128,7 +137,7 @@ def measure(args):
         spec = W.train_spec(args.key, args.quick)
         rec.update(workload=spec.name, flops=spec.flops)
         if "compiled" in fws:   # first: a fresh process, as a user's first gc.compile meets it
-            rec.update(_recording(gc, spec, 2 if args.quick else 5))
+            rec.update(_recording(gc, spec, 2 if args.quick else 5, s.gate))
         cands, loss0 = W.train_candidates(gc, torch, spec, fws)
         rec.update({f"loss0_{k}": v for k, v in loss0.items()})
         med, spread = s.time(cands, target_s=long_block)
