@@ -69,11 +69,13 @@ def machine(child_env, threads=None):
 
 
 def machine_line(m, recs):
-    """One line: CPU, cores, SIMD path, threads (as the first timing child reported them)."""
+    """One line: CPU, cores, SIMD path, threads and BLAS core type (as the first timing child
+    reported them: --clean-env changes the children only)."""
     th = next((r["threads"] for r in recs if "threads" in r), {})
     blas = f"numpy BLAS {th.get('numpy_blas', m.get('numpy_blas_threads'))}"
     if m.get("numpy_blas"):
-        blas += f" ({m['numpy_blas']} {m.get('openblas_coretype') or ''})".rstrip()
+        core = th.get("numpy_blas_coretype", m.get("openblas_coretype")) or ""
+        blas += f" ({m['numpy_blas']} {core})".replace(" )", ")")
     torch = f"torch {m['torch_version']}" if m["torch_version"] else "torch not installed"
     over = [f"{k}={m[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if m.get(k)]
     return (f"machine: {m['cpu']}, {m['logical_cpus']} logical CPUs ({m['cpus_available']} "

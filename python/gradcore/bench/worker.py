@@ -59,9 +59,11 @@ def _rounded(v):
 
 def _threads(gc, torch):
     from ._harness import blas_info
+    blas = blas_info()
     return {"gradcore": gc.get_num_threads(),
             "torch": torch.get_num_threads() if torch is not None else None,
-            "numpy_blas": blas_info().get("numpy_blas_threads")}
+            "numpy_blas": blas.get("numpy_blas_threads"),
+            "numpy_blas_coretype": blas.get("openblas_coretype")}
 
 
 def rss(args):
