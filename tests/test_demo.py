@@ -3,7 +3,6 @@ import os
 import re
 import subprocess
 import sys
-import types
 
 import pytest
 
@@ -109,17 +108,9 @@ def test_module_entry_point(tmp_path):
     assert FINAL.match(r.stdout.rstrip("\n").split("\n")[-1])
 
 
-def test_bench_dispatches_to_run_all(monkeypatch):
+def test_bench_dispatches_to_the_packaged_suite(monkeypatch):
+    from gradcore.bench import runner
     got = []
-    fake = types.ModuleType("bench.run_all")
-    fake.main = lambda argv=None: got.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "bench.run_all", fake)
-    monkeypatch.setattr(cli.os.path, "isfile", lambda p: True)
-    assert cli.main(["bench", "--quick", "x"]) == 0
-    assert got == [["--quick", "x"]]
-
-
-def test_bench_missing_suite_message(monkeypatch, capsys):
-    monkeypatch.setattr(cli.os.path, "isfile", lambda p: False)
-    assert cli.main(["bench"]) == 1
-    assert "no bench/run_all.py found" in capsys.readouterr().err
+    monkeypatch.setattr(runner, "main", lambda argv=None: got.append(argv) or 0)
+    assert cli.main(["bench", "--quick", "--only", "tiny_chain"]) == 0
+    assert got == [["--quick", "--only", "tiny_chain"]]

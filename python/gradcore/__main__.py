@@ -74,8 +74,9 @@ def _parser():
     r.add_argument("--threads", type=_positive(int), default=1,
                    help="kernel threads (default 1: the models are small)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    b = sub.add_parser("bench", help="run the benchmark suite (bench/run_all.py)")
-    b.add_argument("args", nargs=argparse.REMAINDER, help="arguments for bench/run_all.py")
+    b = sub.add_parser("bench", help="benchmark suite: gradcore eager and compiled vs PyTorch "
+                                     "(python -m gradcore bench --help)", add_help=False)
+    b.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the suite")
     return p
 
 
@@ -215,20 +216,9 @@ def _describe(m):
 
 
 def bench(args):
-    """Dispatch to bench/run_all.py's main() in the source checkout, if there is one."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    for base in (root, os.getcwd()):
-        if os.path.isfile(os.path.join(base, "bench", "run_all.py")):
-            break
-    else:
-        print("gradcore bench: no bench/run_all.py found (the benchmark suite ships with the "
-              "source checkout, not the wheel); run it from a clone of the repository.",
-              file=sys.stderr)
-        return 1
-    if base not in sys.path:
-        sys.path.insert(0, base)
-    import importlib
-    rc = importlib.import_module("bench.run_all").main(args.args)
+    """The benchmark suite shipped with the package (gradcore/bench/runner.py)."""
+    from .bench.runner import main as run
+    rc = run(args.args)
     return rc if isinstance(rc, int) else 0
 
 
