@@ -204,7 +204,9 @@ CONVT = [((2, 3, 4, 5), (3, 2, 3, 3), dict()),
          ((1, 4, 3, 3), (4, 3, 3, 2), dict(stride=2, padding=1, output_padding=1, groups=2)),
          ((2, 2, 5, 4), (2, 3, 2, 3), dict(stride=(2, 3), padding=(0, 1), dilation=(2, 1))),
          ((1, 2, 3, 4), (2, 2, 3, 3), dict(stride=1, dilation=2, output_padding=1)),  # op >= stride
-         ((2, 8, 5, 5), (8, 4, 4, 4), dict(stride=2, padding=1))]
+         ((2, 8, 5, 5), (8, 4, 4, 4), dict(stride=2, padding=1)),
+         # small planes: images are packed into one product per block of 28 (two blocks here)
+         ((30, 4, 3, 3), (4, 2, 4, 4), dict(stride=2, padding=1, groups=2))]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

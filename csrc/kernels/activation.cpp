@@ -9,8 +9,8 @@ namespace {
 GC_UNARY(relu, x > T(0) ? x : (x != x ? x : T(0)));
 GC_UNARY_BWD(relu_backward, s <= T(0) ? T(0) : g);
 // leaky_relu: y = x > 0 ? x : p0*x             dx = g * (x > 0 ? 1 : p0)
-GC_UNARY_P(leaky_relu, "float negative_slope", x > T(0) ? x : x * T(p0));
-GC_UNARY_BWD_P(leaky_relu_backward, "float negative_slope", s > T(0) ? g : g * T(p0));
+GC_UNARY_P(leaky_relu, "float negative_slope", select(x > T(0), x, x * T(p0)));
+GC_UNARY_BWD_P(leaky_relu_backward, "float negative_slope", select(s > T(0), g, g * T(p0)));
 // sigmoid: y = 1 / (1 + e^-x)                  dx = g * y * (1 - y)
 GC_UNARY_VEC(sigmoid, X.logistic());
 GC_UNARY_BWD(sigmoid_backward, g * s * (T(1) - s));

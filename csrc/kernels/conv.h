@@ -1,5 +1,6 @@
 // Convolution geometry shared by conv.cpp and its AVX-512 drivers (conv_avx512.h).
 #pragma once
+#include <vector>
 #include <algorithm>
 #include <cstdint>
 
@@ -31,6 +32,22 @@ inline Span col_span(const Geo& g, int64_t q) {
   int64_t hi = g.W - 1 - off >= 0 ? std::min(g.Wo, (g.W - 1 - off) / g.sw + 1) : 0;
   return {std::min(lo, hi), hi, off};
 }
+
+// col_span of every kernel column, computed once per call (its divisions cost more than the
+// copy of a small image's row).
+struct Spans {
+  explicit Spans(const Geo& g) {
+    if (g.kw > kLocal) heap.resize(size_t(g.kw));
+    Span* s = g.kw > kLocal ? heap.data() : local;
+    for (int64_t q = 0; q < g.kw; ++q) s[q] = col_span(g, q);
+    p = s;
+  }
+  const Span& operator[](int64_t q) const { return p[q]; }
+  static constexpr int64_t kLocal = 16;
+  Span local[kLocal];
+  std::vector<Span> heap;
+  const Span* p;
+};
 
 }  // namespace conv
 }  // namespace gc

@@ -53,12 +53,13 @@ template <class T> void rowcopy(T* dst, const T* src, int64_t n, int64_t lo, int
 template <class T>
 void im2col(const Geo& g, const T* xg, int64_t i0, int64_t i1, T* col, bool par) {
   const int64_t cols = (i1 - i0) * g.Wo;
+  const Spans spans(g);
   GC_PARALLEL_FOR(par && g.K * cols >= kParallelMin,
   for (int64_t c = 0; c < g.Cg; ++c)
     for (int64_t p = 0; p < g.kh; ++p)
       for (int64_t q = 0; q < g.kw; ++q) {
         T* dst = col + ((c * g.kh + p) * g.kw + q) * cols;
-        const Span s = col_span(g, q);
+        const Span s = spans[q];
         for (int64_t i = i0; i < i1; ++i, dst += g.Wo) {
           const int64_t ih = i * g.sh - g.pt + p * g.dh;
           if (ih < 0 || ih >= g.H) { std::fill(dst, dst + g.Wo, T(0)); continue; }
@@ -71,14 +72,15 @@ void im2col(const Geo& g, const T* xg, int64_t i0, int64_t i1, T* col, bool par)
       });
 }
 
-// dxg (Cg, H, W) += col2im(dcol) for output rows [i0, i1): the adjoint of im2col. Rows of
+// dxg (Cg, H, W) += col2im(dcol) for output rows [i0, i1): the adjoint of im2col (dcol's rows
+// are ld apart when given, else packed). Rows of
 // different channels touch different planes, so the channel loop splits across threads.
 // Stride 1 along W with AVX-512: each 16-float (8-double) chunk of a dx row sums its kh*kw
 // contributions in a register and is stored once (adding dcol rows into dx one by one made
 // every masked store feed a later overlapping load: 9% of a LeNet step).
 template <class T>
-void col2im(const Geo& g, const T* dcol, int64_t i0, int64_t i1, T* dxg, bool par) {
-  const int64_t cols = (i1 - i0) * g.Wo;
+void col2im(const Geo& g, const T* dcol, int64_t i0, int64_t i1, T* dxg, bool par, int64_t ld = -1) {
+  const int64_t cols = (i1 - i0) * g.Wo, st = ld < 0 ? cols : ld;  // st: dcol's row stride
 #ifdef __AVX512F__
   if (g.sw == 1) {
     constexpr int L = 64 / sizeof(T);
@@ -94,12 +96,12 @@ void col2im(const Geo& g, const T* dcol, int64_t i0, int64_t i1, T* dxg, bool pa
             if (t < 0 || t % g.sh) continue;
             const int64_t i = t / g.sh;
             if (i < i0 || i >= i1) continue;
-            const T* row = dcol + (c * g.kh + p) * g.kw * cols + (i - i0) * g.Wo;
+            const T* row = dcol + (c * g.kh + p) * g.kw * st + (i - i0) * g.Wo;
             for (int64_t q = 0; q < g.kw; ++q) {
               const int64_t off = q * g.dw - g.pl;  // dx column iw reads dcol column iw - off
               const uint32_t m = lanes(std::max<int64_t>(off, 0) - w0, std::min(g.Wo + off, g.W) - w0, L);
               if (!m) continue;
-              acc = Simd<T>::add_masked(acc, m, row + q * cols - off + w0);
+              acc = Simd<T>::add_masked(acc, m, row + q * st - off + w0);
             }
           }
           T* dst = dxg + (c * g.H + ih) * g.W + w0;
@@ -109,12 +111,13 @@ void col2im(const Geo& g, const T* dcol, int64_t i0, int64_t i1, T* dxg, bool pa
     return;
   }
 #endif
+  const Spans spans(g);
   GC_PARALLEL_FOR(par && g.K * cols >= kParallelMin,
   for (int64_t c = 0; c < g.Cg; ++c)
     for (int64_t p = 0; p < g.kh; ++p)
       for (int64_t q = 0; q < g.kw; ++q) {
-        const T* src = dcol + ((c * g.kh + p) * g.kw + q) * cols;
-        const Span s = col_span(g, q);
+        const T* src = dcol + ((c * g.kh + p) * g.kw + q) * st;
+        const Span s = spans[q];
         for (int64_t i = i0; i < i1; ++i, src += g.Wo) {
           const int64_t ih = i * g.sh - g.pt + p * g.dh;
           if (ih < 0 || ih >= g.H) continue;

@@ -393,7 +393,7 @@ GC_KERNEL("bce_logits_backward(T g, T x, T y, T pos_weight, *, int which) -> T g
 
 // ---- smooth_l1 on d = input - target (p0 = beta >= 0) -----------------------------------------
 // l = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta      dd = g d / beta if |d| < beta else g sign(d)
-GC_UNARY_P(smooth_l1, "float beta", std::fabs(x) < T(p0) ? T(0.5) * x * x / T(p0) : std::fabs(x) - T(0.5 * p0));
+GC_UNARY_P(smooth_l1, "float beta", select(std::fabs(x) < T(p0), T(0.5) * x * x / T(p0), std::fabs(x) - T(0.5 * p0)));
 // (a NaN d gives a NaN gradient, as torch's smooth_l1/huber backward)
 GC_UNARY_BWD_P(smooth_l1_backward, "float beta", std::fabs(s) < T(p0) ? g * s / T(p0)
                                  : (s > T(0) ? g : s < T(0) ? -g : s == T(0) ? T(0) : s));
