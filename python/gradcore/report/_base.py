@@ -216,6 +216,22 @@ class _Checkpoints(gc.train.Callback):
 BASELINE = "MLP 64-128-64-10 (ReLU), Adam lr 2e-3, batch 64"
 
 
+def per_epoch(train, val, columns, labels, ylabel, title):
+    """Table (epoch, train, val, the third column: train - val or val - train, as named) and a
+    figure with both curves, of the baseline run's per-epoch series."""
+    ep = np.arange(1, len(train) + 1)
+    sign = 1 if columns[2].startswith("train") else -1
+    rows = [[str(e), fmt(train[e - 1]), fmt(val[e - 1]), fmt(sign * (train[e - 1] - val[e - 1]))]
+            for e in ep]
+    t = Table(["epoch"] + list(columns), rows, BASELINE)
+    fig = figure(8, 3.6)
+    ax = fig.subplots()
+    ax.plot(ep, train, marker=".", label=labels[0])
+    ax.plot(ep, val, marker=".", label=labels[1])
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    return t, fig, ax
+
+
 def baseline(ctx):
     """The run's reference training (shared by the loss, accuracy, layer-norm, landscape and
     curvature sections): the model, its History, and its state at every epoch (0 = init)."""

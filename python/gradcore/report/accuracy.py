@@ -1,5 +1,5 @@
 """9. Accuracy per epoch of the run's reference model (train and validation)."""
-from ._base import BASELINE, Section, Table, baseline, figure, fmt, np, png
+from ._base import BASELINE, Section, baseline, fmt, np, per_epoch, png
 
 TITLE = "Accuracy per epoch"
 
@@ -7,14 +7,10 @@ TITLE = "Accuracy per epoch"
 def build(ctx):
     h = baseline(ctx)["hist"]
     ep = np.arange(1, h.epochs + 1)
-    rows = [[str(e), fmt(h.accuracy[e - 1]), fmt(h.val_accuracy[e - 1]),
-             fmt(h.accuracy[e - 1] - h.val_accuracy[e - 1])] for e in ep]
-    t = Table(["epoch", "train accuracy", "val accuracy", "train - val"], rows, BASELINE)
-    fig = figure(8, 3.6)
-    ax = fig.subplots()
-    ax.plot(ep, h.accuracy, marker=".", label="train accuracy (during the epoch)")
-    ax.plot(ep, h.val_accuracy, marker=".", label="val accuracy (after the epoch)")
-    ax.set(xlabel="epoch", ylabel="accuracy", title=f"accuracy per epoch: {BASELINE}")
+    t, fig, ax = per_epoch(h.accuracy, h.val_accuracy,
+                           ["train accuracy", "val accuracy", "train - val"],
+                           ["train accuracy (during the epoch)", "val accuracy (after the epoch)"],
+                           "accuracy", f"accuracy per epoch: {BASELINE}")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     best = int(np.argmax(h.val_accuracy)) + 1

@@ -1,5 +1,5 @@
 """2. Training loss per epoch of the run's reference model (train and validation)."""
-from ._base import BASELINE, Section, Table, baseline, figure, fmt, np, png
+from ._base import BASELINE, Section, baseline, fmt, np, per_epoch, png
 
 TITLE = "Training loss per epoch"
 
@@ -7,16 +7,10 @@ TITLE = "Training loss per epoch"
 def build(ctx):
     b = baseline(ctx)
     h = b["hist"]
-    ep = np.arange(1, h.epochs + 1)
-    rows = [[str(e), fmt(h.loss[e - 1]), fmt(h.val_loss[e - 1]),
-             fmt(h.val_loss[e - 1] - h.loss[e - 1])] for e in ep]
-    t = Table(["epoch", "train loss", "val loss", "val - train"], rows, BASELINE)
-    fig = figure(8, 3.6)
-    ax = fig.subplots()
-    ax.plot(ep, h.loss, marker=".", label="train loss (mean over the epoch's steps)")
-    ax.plot(ep, h.val_loss, marker=".", label="val loss (after the epoch)")
+    t, fig, ax = per_epoch(h.loss, h.val_loss, ["train loss", "val loss", "val - train"],
+                           ["train loss (mean over the epoch's steps)", "val loss (after the epoch)"],
+                           "cross-entropy", f"loss per epoch: {BASELINE}")
     ax.set_yscale("log")
-    ax.set(xlabel="epoch", ylabel="cross-entropy", title=f"loss per epoch: {BASELINE}")
     ax.legend()
     best = int(np.nanargmin(h.val_loss)) + 1
     drop = h.loss[0] / h.loss[-1]
