@@ -151,6 +151,32 @@ def test_conv2d_float32_gradients_match_float64(case, threads):
         np.testing.assert_allclose(g32, g64, rtol=2e-5, atol=2e-5 * np.abs(g64).max())
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("xs, ws", [((1, 16, 64, 64), (8, 16, 3, 3)), ((1, 16, 24, 24), (64, 16, 3, 3))])
+def test_conv2d_big_single_image_tiles_and_threads(xs, ws, threads):
+    """One big image: im2col runs in tiles of output rows (16x64x64, float64) or, with a single
+    work item (16x24x24 -> 64), the GEMM and im2col split across the threads."""
+    rng = np.random.default_rng(10)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    old = gc.get_num_threads()
+    gc.set_num_threads(threads)
+    try:
+        ref = np_conv2d(x, w, b, padding=1)
+        ts = [gc.tensor(a, requires_grad=True) for a in (x, w, b)]
+        y = F.conv2d(*ts, padding=1)
+        np.testing.assert_allclose(y.detach().numpy(), ref, rtol=1e-12, atol=1e-10)
+        assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), ts)
+        g = rng.standard_normal(ref.shape)
+        y.backward(gc.tensor(g))
+        t32 = [gc.tensor(a.astype(np.float32), requires_grad=True) for a in (x, w, b)]
+        F.conv2d(*t32, padding=1).backward(gc.tensor(g.astype(np.float32)))
+        for a, b64 in zip(t32, ts):
+            ref64 = b64.grad.numpy()
+            np.testing.assert_allclose(a.grad.numpy(), ref64, rtol=2e-5, atol=2e-5 * np.abs(ref64).max())
+    finally:
+        gc.set_num_threads(old)
+
+
 def test_conv2d_only_some_inputs_need_grad():
     rng = np.random.default_rng(3)
     x = gc.tensor(rng.standard_normal((2, 3, 6, 6)))
