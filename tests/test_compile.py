@@ -207,3 +207,17 @@ def test_every_benchmark_family_compiles_bit_identical_to_eager(kind):
     assert l_e == l_c
     for k in s_e:
         np.testing.assert_array_equal(s_e[k], s_c[k], err_msg=k)
+
+
+@pytest.mark.parametrize("op", [
+    lambda x: x.nonzero(), lambda x: (x > 0).any(), lambda x: x.topk(2)[0],
+    lambda x: gc.isclose(x, x), lambda x: (x > 0).long().cumsum(0), lambda x: x.long().unique()])
+def test_ops_computed_with_numpy_refuse_to_be_recorded(op):
+    # their values would be this call's forever in a replay: an error, never a stale answer
+    def f(x):
+        return op(x)
+    x = gc.randn(5)
+    op(x)   # eager: fine
+    c = gc.compile(f, warmup=0)
+    with pytest.raises(gc.CompileError, match="computed with numpy outside the kernels"):
+        c(x)

@@ -15,7 +15,7 @@ from ..engine import make
 from .. import dispatch as D
 from ..dispatch import K
 from ..registry import primitive
-from ..tensor import Tensor, _empty, _wrap, as_tensor
+from ..tensor import Tensor, _empty, _wrap, as_tensor, host_compute
 
 
 def _np(a, dtype=None):
@@ -121,6 +121,7 @@ def fmod(a, b):
     _no_bool("fmod", a, b)
     a, b, _ = _pair("fmod", a, b)
     if a._data.dtype not in _dt.FLOATS:  # integers: C's % (numpy's fmod), not differentiable
+        host_compute("fmod() of integer tensors")
         if np.any(b._data == 0):
             raise ZeroDivisionError("fmod: integer division by zero")
         return _wrap(_np(np.fmod(a._data, b._data)))

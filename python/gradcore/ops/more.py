@@ -15,7 +15,7 @@ from ..engine import make
 from .. import dispatch as D
 from ..dispatch import K
 from ..registry import primitive
-from ..tensor import Tensor, _empty, _wrap, as_tensor
+from ..tensor import Tensor, _empty, _wrap, as_tensor, host_compute
 
 
 def _np(a, dtype=None):
@@ -46,6 +46,7 @@ def _math_fn(name, code, int_passthrough=False):
 
 
 def _int_sign(x):
+    host_compute("sign() of an integer tensor")
     return _wrap(np.sign(x._data).astype(x._data.dtype))
 
 
@@ -153,6 +154,7 @@ def prod(x, dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         x = E.cast(x, _dt.canonical(dtype))
     if x._data.dtype not in _dt.FLOATS:
+        host_compute("prod() of an integer tensor")
         a = np.prod(x._data, axis=dim, keepdims=keepdim and dim is not None)
         return _wrap(_np(np.asarray(a, dtype=np.int64)))
     if dim is None:
@@ -209,6 +211,7 @@ def _linalg_norm(x, ord=None, dim=None, keepdim=False, dtype=None):  # noqa: A00
 
 @public(method=True)
 def all(x, dim=None, keepdim=False):  # noqa: A001
+    host_compute("all()")
     x = as_tensor(x)
     b = x._data.astype(bool, copy=False)
     return _wrap(_np(np.all(b, axis=dim, keepdims=keepdim and dim is not None)))
@@ -216,6 +219,7 @@ def all(x, dim=None, keepdim=False):  # noqa: A001
 
 @public(method=True)
 def any(x, dim=None, keepdim=False):  # noqa: A001
+    host_compute("any()")
     x = as_tensor(x)
     b = x._data.astype(bool, copy=False)
     return _wrap(_np(np.any(b, axis=dim, keepdims=keepdim and dim is not None)))
@@ -233,6 +237,7 @@ def std_mean(x, dim=None, unbiased=True, keepdim=False, correction=None):
 
 @public(method=True)
 def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    host_compute("isclose()")
     a, b = as_tensor(a), as_tensor(b)
     return _wrap(_np(np.isclose(a._data, b._data, rtol=rtol, atol=atol,
                                                  equal_nan=equal_nan)))
@@ -245,6 +250,7 @@ def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 @public(method=True)
 def equal(a, b):
+    host_compute("equal()")
     a, b = as_tensor(a), as_tensor(b)
     return a.shape == b.shape and builtins.bool(np.array_equal(a._data, b._data))
 
@@ -277,12 +283,14 @@ def masked_select(x, mask):
     x, mask = as_tensor(x), as_tensor(mask)
     shape = E.broadcast_shape("masked_select", x.shape, mask.shape)
     xb = S.expand(x, shape) if x.shape != shape else x
+    host_compute("masked_select()")
     mb = np.broadcast_to(mask._data, shape)
     return S.getitem(S.reshape(xb, (-1,)), _wrap(_np(np.flatnonzero(mb))))
 
 
 @public(method=True)
 def nonzero(x, as_tuple=False):
+    host_compute("nonzero()")
     x = as_tensor(x)
     nz = np.nonzero(x._data if x.ndim else x._data.reshape(1))
     if as_tuple:
@@ -299,6 +307,7 @@ def argwhere(x):
 @public(method=True)
 def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002
     x = as_tensor(x)
+    host_compute("unique()")
     if dim is not None:
         raise NotImplementedError("unique: dim= is not supported; flatten first")
     r = np.unique(x._data, return_inverse=return_inverse, return_counts=return_counts)
@@ -314,6 +323,7 @@ def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
 
 @public(method=True)
 def bincount(x, weights=None, minlength=0):
+    host_compute("bincount()")
     x = as_tensor(x)
     w = None if weights is None else as_tensor(weights)._data
     r = np.bincount(x._data, weights=w, minlength=minlength)

@@ -8,7 +8,7 @@ from ..engine import make
 from .. import dispatch as D
 from ..dispatch import K
 from ..registry import primitive
-from ..tensor import Tensor, _empty, _wrap, as_tensor
+from ..tensor import Tensor, _empty, _wrap, as_tensor, host_compute
 
 
 def _np(a, dtype=None):
@@ -40,6 +40,7 @@ def _scan_op(x, dim, op, name, dtype=None):
     if x._data.dtype not in _dt.FLOATS:
         if op != 0:
             raise TypeError(f"{name}: expected a float tensor, got {x._data.dtype}")
+        host_compute(f"{name}() of an integer tensor")
         a = np.cumsum(x._data.astype(np.int64), axis=_dim(name, x, dim) if x.ndim else None)
         return _wrap(_np(a.reshape(x.shape)))
     d = _dim(name, x, dim)
@@ -253,6 +254,7 @@ def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002
     _, i = sort(x.detach(), d, descending=largest)
     sl = [slice(None)] * max(x.ndim, 1)
     sl[d] = slice(0, k)
+    host_compute("topk()")
     idx = _np(i._data.reshape(i.shape if x.ndim else (1,))[tuple(sl)])
     if x.ndim == 0:
         idx = idx.reshape(())
