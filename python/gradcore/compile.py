@@ -17,7 +17,9 @@ Rules (each raises ``gc.CompileError`` when broken, never a wrong replay):
 - the function must not read tensor values into Python while it is recorded (``item()``,
   ``float()``, ``bool()``, ``numpy()``, ``tolist()``, ``if t > 0``): the replay would not redo
   the Python decision. The error names the line.
-- tensor arguments must be used through kernels (a copy made with numpy would not be seen).
+- tensor arguments must be used through kernels (a copy made with numpy would not be seen);
+  the few ops gradcore itself computes with numpy (``nonzero``, ``unique``, ``all``/``any``,
+  ``isclose``, ``topk``, integer ``cumsum``/``prod``/``fmod``/``sign``...) raise too.
 Returned tensors are the recorded ones, overwritten by the next call (``clone()`` to keep one).
 Python side effects (``p.grad = ...`` done by backward, appends to lists) happen in the
 recorded call only: return what later code needs (``fit(compile=True)`` returns the gradient
