@@ -408,6 +408,8 @@ py::dict config() {
   d["openmp"] = py::none();
 #endif
   d["num_threads"] = num_threads();
+  d["adaptive_threads"] = adaptive_threads();
+  d["cores_shared"] = cores_shared();
   d["simd_option"] = GC_SIMD;
   std::string flags;
 #ifdef __AVX512F__
@@ -538,6 +540,9 @@ PYBIND11_MODULE(GC_MODULE, m) {
   m.def("empty", &empty, py::arg("shape"), py::arg("dtype"));
   m.def("get_num_threads", &num_threads);
   m.def("set_num_threads", &set_num_threads);
+  m.def("set_adaptive_threads", &set_adaptive_threads);
+  m.def("adaptive_threads", &adaptive_threads);
+  m.def("cores_shared", &cores_shared);
   m.def("storage_cached_bytes", &storage_cached_bytes);
   m.def("storage_empty_cache", &storage_empty_cache);
   m.def("memory_stats", []() {

@@ -1,4 +1,5 @@
 #include "core/registry.h"
+#include "core/threads.h"
 #include <atomic>
 #include <cctype>
 #include <cmath>
@@ -209,6 +210,7 @@ CallHook call_hook() { return g_hook.load(std::memory_order_relaxed); }
 
 void call_checked_before(int id, Ins ins, Outs outs, Attrs attrs) {
   const KernelDef& k = table()[id];
+  ThreadPin pin;  // one thread count for the whole call (core/threads.h)
   if (CallHook h = g_hook.load(std::memory_order_relaxed)) {
     h(id, ins, outs, attrs, false);
     k.fn(ins, outs, attrs);

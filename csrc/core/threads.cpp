@@ -1,7 +1,12 @@
 #include "core/threads.h"
 #include <pthread.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 #ifdef _OPENMP
 #include <omp.h>
@@ -12,6 +17,9 @@ namespace gc {
 namespace {
 std::atomic<int> g_threads{0};
 std::atomic<bool> g_forked{false};
+std::atomic<bool> g_adaptive{true};
+// Inside a kernel call (ThreadPin): -1 until the call first asks, then the count it got.
+thread_local int t_pinned = 0;
 
 void on_fork_child() { g_forked.store(true); }
 
@@ -31,16 +39,92 @@ int initial_threads() {
 struct Init {
   Init() {
     g_threads.store(initial_threads());
+    if (const char* e = std::getenv("GRADCORE_ADAPTIVE_THREADS")) g_adaptive.store(e[0] != '0');
     pthread_atfork(nullptr, nullptr, on_fork_child);
   }
 } g_init;
+
+// ---- the shared-cores check (see threads.h) ----------------------------------------------
+constexpr int64_t kWindowMs = 100, kMinHoldMs = 200, kMaxHoldMs = 5000;
+// Involuntary switches per second and thread: 2 threads on 2 quiet cores ~17, beside one busy
+// process ~100 (~35 with one thread).
+constexpr double kSwitchesPerSec = 50;
+
+int64_t now_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+long involuntary_switches() {
+  rusage ru;
+  return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_nivcsw : 0;
+}
+
+struct Monitor {
+  std::mutex mu;
+  std::atomic<bool> shared{false};
+  std::atomic<int64_t> next_ms{0};  // when to look again
+  int64_t window_start = 0, hold = kMinHoldMs;
+  long switches = 0;
+  bool probing = false;  // the window running now is parallel again after a hold
+} g_mon;
+
+bool check_shared(int n) {
+  Monitor& m = g_mon;
+  const int64_t now = now_ms();
+  if (now < m.next_ms.load(std::memory_order_relaxed)) return m.shared.load(std::memory_order_relaxed);
+  std::unique_lock<std::mutex> lock(m.mu, std::try_to_lock);
+  if (!lock.owns_lock() || now < m.next_ms.load()) return m.shared.load();
+  const long sw = involuntary_switches();
+  if (m.shared.load()) {  // a hold ended: run parallel for one window and measure
+    m.shared.store(false);
+    m.probing = true;
+  } else if (m.window_start > 0 && now > m.window_start) {
+    const double rate = double(sw - m.switches) * 1000.0 / double(now - m.window_start) / n;
+    if (rate > kSwitchesPerSec) {
+      m.hold = m.probing ? std::min(2 * m.hold, kMaxHoldMs) : kMinHoldMs;
+      m.shared.store(true);
+      m.next_ms.store(now + m.hold);
+      m.window_start = 0;
+      m.probing = false;
+      return true;
+    }
+    if (m.probing) m.hold = kMinHoldMs;
+    m.probing = false;
+  }
+  m.window_start = now;
+  m.switches = sw;
+  m.next_ms.store(now + kWindowMs);
+  return false;
+}
+
+int current() {
+  if (g_forked.load(std::memory_order_relaxed)) return 1;
+  const int n = g_threads.load(std::memory_order_relaxed);
+  if (n == 1 || !g_adaptive.load(std::memory_order_relaxed)) return n;
+  return check_shared(n) ? std::max(1, n / 2) : n;  // shared: half the threads (2 -> 1)
+}
 }  // namespace
 
-int threads() { return g_forked.load(std::memory_order_relaxed) ? 1 : g_threads.load(std::memory_order_relaxed); }
+int threads() {
+  if (t_pinned > 0) return t_pinned;
+  const int n = current();
+  if (t_pinned < 0) t_pinned = n;  // the first question of this kernel call fixes the answer
+  return n;
+}
 int configured_threads() { return g_threads.load(); }
 void set_threads(int n) {
   GC_CHECK(n >= 1 && n <= 4096, "set_num_threads: n must be >= 1 (and at most 4096), got " << n);
   g_threads.store(n);
 }
 bool forked_child() { return g_forked.load(); }
+bool cores_shared() { return g_mon.shared.load(); }
+void set_adaptive_threads(bool on) {
+  g_adaptive.store(on);
+  if (!on) g_mon.shared.store(false);
+}
+bool adaptive_threads() { return g_adaptive.load(); }
+
+ThreadPin::ThreadPin() : saved(t_pinned) { if (!t_pinned) t_pinned = -1; }
+ThreadPin::~ThreadPin() { t_pinned = saved; }
 }  // namespace gc

@@ -6,6 +6,16 @@
 // forked after a parallel region, OpenMP's thread pool did not survive the fork: threads()
 // returns 1 there (a pthread_atfork child handler), so the child runs every kernel on its own
 // thread instead of waiting forever for the parent's pool (as PyTorch does).
+//
+// Shared cores: a parallel region ends when its slowest thread does, so when other processes
+// keep the cores busy every region waits for a time slice (a 0.3 ms MLP step took 1.5 ms with
+// one busy process beside it on 2 cores, 0.35 ms on one thread). threads() therefore halves
+// (2 -> 1) while this process is being preempted often (involuntary context switches per
+// thread and second over kSwitchesPerSec, sampled every kWindowMs), holds that for a while
+// (doubling up to kMaxHoldMs while the cores stay shared) and then tries again.
+// GRADCORE_ADAPTIVE_THREADS=0 turns this off. Results do not depend on the thread count.
+// A kernel call sees one value throughout (ThreadPin, set by gc::call), so buffers sized by
+// threads() match the regions that use them.
 #pragma once
 
 namespace gc {
@@ -13,6 +23,18 @@ int threads();             // threads a parallel region may use now (1 in a fork
 int configured_threads();  // the setting (set_threads, GRADCORE_NUM_THREADS or the core count)
 void set_threads(int n);   // n >= 1; affects gradcore only
 bool forked_child();       // this process is a fork of a process that ran gradcore kernels
+bool cores_shared();       // the adaptive check's verdict now (threads() halves while it holds)
+void set_adaptive_threads(bool on);
+bool adaptive_threads();
+
+// Pins threads() on this thread for the duration of one kernel call.
+struct ThreadPin {
+  ThreadPin();
+  ~ThreadPin();
+  ThreadPin(const ThreadPin&) = delete;
+  ThreadPin& operator=(const ThreadPin&) = delete;
+  int saved;
+};
 }  // namespace gc
 
 // GC_PARALLEL_FOR(cond, for-loop): the loop split over threads() threads when `cond` holds and

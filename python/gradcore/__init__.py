@@ -72,7 +72,10 @@ def show_config():
     print(f"gradcore {c['version']}\n"
           f"  Eigen:       {c['eigen']}\n"
           f"  OpenMP:      {omp}\n"
-          f"  threads:     {c['num_threads']}\n"
+          f"  threads:     {c['num_threads']}"
+          + (" (halved while other processes keep the cores busy: now "
+             + ("halved" if c["cores_shared"] else "all") + "; GRADCORE_ADAPTIVE_THREADS=0 "
+             "turns this off)" if c["adaptive_threads"] else " (fixed)") + "\n"
           f"  SIMD path:   _C_{_C.variant} ({c['simd'] or 'baseline x86-64'}; CPU level "
           f"x86-64-v{_C.cpu_level()}; GRADCORE_SIMD forces a path)\n"
           f"  compiler:    GCC {c['compiler']}")
