@@ -71,3 +71,21 @@ def test_profiles_do_not_nest_and_leave_no_hooks_behind():
                 pass
     assert D.run is gc._C.run and gc.engine.site_hook is None
     assert not gc.engine.node_hooks and not gc.engine.pre_node_hooks
+
+
+def test_conv_kernels_report_their_flops():
+    # 2 * (elements of dy) * (C/groups * kh * kw) for the forward, both gradients and the
+    # transposed convolution
+    conv = gc.nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2)
+    x = gc.randn(3, 4, 9, 9, requires_grad=True)
+    with gc.profiler.profile() as p:
+        y = conv(x)
+        y.sum().backward()
+        gc.nn.functional.conv_transpose2d(gc.randn(2, 4, 3, 3), gc.randn(4, 5, 3, 3),
+                                          gc.randn(5), stride=2)
+    per = dict((r[0], r[3]) for r in p.key_averages())
+    macs = 3 * 6 * 5 * 5 * (2 * 3 * 3)
+    assert per["conv2d_bias"] == 2 * macs
+    assert per["conv2d_backward_input"] == 2 * macs
+    assert per["conv2d_backward_weight_bias"] == 2 * macs
+    assert per["conv_transpose2d_bias"] == 2 * (2 * 4 * 3 * 3) * (5 * 3 * 3)

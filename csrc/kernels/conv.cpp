@@ -167,8 +167,17 @@ void conv2d(Ins in, Outs out, Attrs at) {
     conv_forward<T>(g, x.ptr<T>(), w.ptr<T>(), in.size() == 3 ? in[2].ptr<T>() : nullptr, y.ptr<T>());
   });
 }
-GC_KERNEL("conv2d(T x, T w, *, int stride_h, int stride_w, int pad_top, int pad_left, int pad_bottom, int pad_right, int dilation_h, int dilation_w, int groups) -> T y", conv2d);
-GC_KERNEL("conv2d_bias(T x, T w, T b, *, int stride_h, int stride_w, int pad_top, int pad_left, int pad_bottom, int pad_right, int dilation_h, int dilation_w, int groups) -> T y", conv2d);
+// Multiply-adds of every convolution kernel: one per (element of dy) x (weight row C/G*kh*kw);
+// dy is y (forward), the first input (input grad, transposed conv, weight grad).
+double conv_flops(const Buf& dy, const Buf& w) {
+  return 2.0 * double(dy.numel()) * double(w.shape[1] * w.shape[2] * w.shape[3]);
+}
+double forward_flops(Ins in, Outs out, Attrs) { return conv_flops(out[0], in[1]); }
+double input_grad_flops(Ins in, Outs, Attrs) { return conv_flops(in[0], in[1]); }
+double weight_grad_flops(Ins in, Outs out, Attrs) { return conv_flops(in[0], out[0]); }
+
+GC_KERNEL("conv2d(T x, T w, *, int stride_h, int stride_w, int pad_top, int pad_left, int pad_bottom, int pad_right, int dilation_h, int dilation_w, int groups) -> T y", conv2d, forward_flops);
+GC_KERNEL("conv2d_bias(T x, T w, T b, *, int stride_h, int stride_w, int pad_top, int pad_left, int pad_bottom, int pad_right, int dilation_h, int dilation_w, int groups) -> T y", conv2d, forward_flops);
 
 // ---- input gradient (= conv_transpose2d forward) -------------------------------------------
 // Images with few pixels of dy: the per-image products below would have Ho*Wo columns (4 for a
@@ -259,8 +268,8 @@ void conv2d_backward_input(Ins in, Outs out, Attrs at) {
     }
   });
 }
-GC_KERNEL("conv2d_backward_input(T g, T w, *, int stride_h, int stride_w, int pad_top, int pad_left, int pad_bottom, int pad_right, int dilation_h, int dilation_w, int groups) -> T dx", conv2d_backward_input);
-GC_KERNEL("conv_transpose2d_bias(T x, T w, T b, *, int stride_h, int stride_w, int pad_top, int pad_left, int pad_bottom, int pad_right, int dilation_h, int dilation_w, int groups) -> T y", conv2d_backward_input);
+GC_KERNEL("conv2d_backward_input(T g, T w, *, int stride_h, int stride_w, int pad_top, int pad_left, int pad_bottom, int pad_right, int dilation_h, int dilation_w, int groups) -> T dx", conv2d_backward_input, input_grad_flops);
+GC_KERNEL("conv_transpose2d_bias(T x, T w, T b, *, int stride_h, int stride_w, int pad_top, int pad_left, int pad_bottom, int pad_right, int dilation_h, int dilation_w, int groups) -> T y", conv2d_backward_input, input_grad_flops);
 
 // ---- weight (and bias) gradient ------------------------------------------------------------
 // The implicit float32 weight grad runs per item on one thread: used when threads take whole
@@ -370,8 +379,8 @@ void conv2d_backward_weight(Ins in, Outs out, Attrs at) {
     conv_backward_weight<T>(g, gy.ptr<T>(), x.ptr<T>(), dw.ptr<T>(), out.size() == 2 ? out[1].ptr<T>() : nullptr);
   });
 }
-GC_KERNEL("conv2d_backward_weight(T g, T x, *, int stride_h, int stride_w, int pad_top, int pad_left, int pad_bottom, int pad_right, int dilation_h, int dilation_w, int groups) -> T dw", conv2d_backward_weight);
-GC_KERNEL("conv2d_backward_weight_bias(T g, T x, *, int stride_h, int stride_w, int pad_top, int pad_left, int pad_bottom, int pad_right, int dilation_h, int dilation_w, int groups) -> (T dw, T db)", conv2d_backward_weight);
+GC_KERNEL("conv2d_backward_weight(T g, T x, *, int stride_h, int stride_w, int pad_top, int pad_left, int pad_bottom, int pad_right, int dilation_h, int dilation_w, int groups) -> T dw", conv2d_backward_weight, weight_grad_flops);
+GC_KERNEL("conv2d_backward_weight_bias(T g, T x, *, int stride_h, int stride_w, int pad_top, int pad_left, int pad_bottom, int pad_right, int dilation_h, int dilation_w, int groups) -> (T dw, T db)", conv2d_backward_weight, weight_grad_flops);
 
 }  // namespace
 }  // namespace gc
