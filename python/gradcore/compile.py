@@ -68,6 +68,14 @@ def check_read(what):
                            "as a tensor")
 
 
+def host_compute(op):
+    """Called by the few ops that compute with numpy instead of a kernel (integer helpers,
+    all/any, isclose, nonzero, unique, bincount, topk's indices): while a call is recorded
+    they raise, because a replay would not recompute them (it would reuse this call's values)."""
+    if _capture.recording:
+        check_read(f"{op}, computed with numpy outside the kernels")
+
+
 def _one(a):
     if isinstance(a, Tensor):
         return (a._data.shape, a._data.dtype, a.requires_grad)

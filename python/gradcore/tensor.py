@@ -242,14 +242,6 @@ def _format_array(a):
     return np.array2string(a, **opts)
 
 
-def host_compute(op):
-    """Called by the few ops that compute with numpy instead of a kernel (integer helpers,
-    all/any, isclose, nonzero, unique, bincount, topk's indices): inside gc.compile's recording
-    they raise, because a replay would not recompute them (it would reuse this call's values)."""
-    if read_guard is not None:
-        read_guard(f"{op}, computed with numpy outside the kernels")
-
-
 def _wrap(data, requires_grad=False):
     t = Tensor.__new__(Tensor)
     t._data = data

@@ -15,7 +15,8 @@ from ..engine import make
 from .. import dispatch as D
 from ..dispatch import K
 from ..registry import primitive
-from ..tensor import Tensor, _empty, _wrap, as_tensor, host_compute
+from ..compile import host_compute
+from ..tensor import Tensor, _empty, _wrap, as_tensor
 
 
 def _np(a, dtype=None):
@@ -211,18 +212,18 @@ def _linalg_norm(x, ord=None, dim=None, keepdim=False, dtype=None):  # noqa: A00
 
 @public(method=True)
 def all(x, dim=None, keepdim=False):  # noqa: A001
-    host_compute("all()")
-    x = as_tensor(x)
-    b = x._data.astype(bool, copy=False)
-    return _wrap(_np(np.all(b, axis=dim, keepdims=keepdim and dim is not None)))
+    return _bool_reduce("all", np.all, x, dim, keepdim)
 
 
 @public(method=True)
 def any(x, dim=None, keepdim=False):  # noqa: A001
-    host_compute("any()")
-    x = as_tensor(x)
-    b = x._data.astype(bool, copy=False)
-    return _wrap(_np(np.any(b, axis=dim, keepdims=keepdim and dim is not None)))
+    return _bool_reduce("any", np.any, x, dim, keepdim)
+
+
+def _bool_reduce(name, fn, x, dim, keepdim):
+    host_compute(f"{name}()")
+    b = as_tensor(x)._data.astype(bool, copy=False)
+    return _wrap(_np(fn(b, axis=dim, keepdims=keepdim and dim is not None)))
 
 
 @public(method=True)

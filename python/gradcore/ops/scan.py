@@ -8,7 +8,8 @@ from ..engine import make
 from .. import dispatch as D
 from ..dispatch import K
 from ..registry import primitive
-from ..tensor import Tensor, _empty, _wrap, as_tensor, host_compute
+from ..compile import host_compute
+from ..tensor import Tensor, _empty, _wrap, as_tensor
 
 
 def _np(a, dtype=None):
