@@ -14,12 +14,12 @@
 #include "core/check.h"
 
 namespace gc {
+thread_local int t_pinned = 0;
+
 namespace {
 std::atomic<int> g_threads{0};
 std::atomic<bool> g_forked{false};
 std::atomic<bool> g_adaptive{true};
-// Inside a kernel call (ThreadPin): -1 until the call first asks, then the count it got.
-thread_local int t_pinned = 0;
 
 void on_fork_child() { g_forked.store(true); }
 
@@ -125,6 +125,4 @@ void set_adaptive_threads(bool on) {
 }
 bool adaptive_threads() { return g_adaptive.load(); }
 
-ThreadPin::ThreadPin() : saved(t_pinned) { if (!t_pinned) t_pinned = -1; }
-ThreadPin::~ThreadPin() { t_pinned = saved; }
 }  // namespace gc

@@ -27,12 +27,16 @@ bool cores_shared();       // the adaptive check's verdict now (threads() halves
 void set_adaptive_threads(bool on);
 bool adaptive_threads();
 
-// Pins threads() on this thread for the duration of one kernel call.
+// Inside a kernel call (ThreadPin): -1 until the call first asks threads(), then its answer.
+extern thread_local int t_pinned;
+
+// Pins threads() on this thread for the duration of one kernel call (inline: one TLS lookup).
 struct ThreadPin {
-  ThreadPin();
-  ~ThreadPin();
+  ThreadPin() : slot(&t_pinned), saved(*slot) { if (!saved) *slot = -1; }
+  ~ThreadPin() { *slot = saved; }
   ThreadPin(const ThreadPin&) = delete;
   ThreadPin& operator=(const ThreadPin&) = delete;
+  int* slot;
   int saved;
 };
 }  // namespace gc

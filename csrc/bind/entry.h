@@ -1,0 +1,18 @@
+// What module.cpp uses of entry.cpp: the `_C.run` method and the numpy <-> Buf conversions.
+#pragma once
+#include <Python.h>
+#include "core/view.h"
+
+namespace gc {
+namespace bind {
+extern int g_typenum[4];  // numpy's type numbers of float32, float64, int64, bool (set at import)
+extern PyMethodDef run_def;  // _C.run(kernel_id, *inputs, *outputs, *attrs, **named)
+
+// A new C-contiguous array over 64-byte aligned core storage; nullptr with MemoryError/ValueError
+// set (naming `op`) when it cannot be had.
+PyObject* new_array(DType dt, int ndim, const int64_t* shape, const char* op);
+// View numpy array `o` as a Buf; false with TypeError/ValueError set (naming kernel, role and
+// position) when it is not an aligned, C-contiguous, native array of a supported dtype.
+bool to_buf(PyObject* o, Buf* b, const char* kname, const char* role, int i, bool writable);
+}  // namespace bind
+}  // namespace gc
