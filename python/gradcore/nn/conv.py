@@ -1,6 +1,5 @@
 """Convolution layers: Conv1d, Conv2d, ConvTranspose2d with torch's constructor arguments,
 parameter names and shapes, default initialisation and repr."""
-import math
 
 from .. import dtypes as _dt
 from ..ops.conv import _tuple, conv1d, conv2d, conv_transpose2d
@@ -61,12 +60,7 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        init._reset_weight_and_bias(self.weight, self.bias)
 
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

@@ -185,3 +185,13 @@ def _no_grad_all():
 
 
 _no_grad_all()
+
+
+def _reset_weight_and_bias(weight, bias):
+    """torch's default init of Linear and Conv layers: kaiming_uniform_(a=sqrt(5)) on the
+    weight, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) on the bias (zeros when fan_in is 0)."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)

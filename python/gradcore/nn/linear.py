@@ -1,5 +1,4 @@
 """Linear and Identity layers."""
-import math
 
 from .. import dtypes as _dt
 from ..ops.linear import linear
@@ -43,11 +42,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.in_features
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init._reset_weight_and_bias(self.weight, self.bias)
 
     def forward(self, input):  # noqa: A002
         return linear(input, self.weight, self.bias)
