@@ -216,6 +216,8 @@ bool sort_args(const KernelDef& k, PyObject* const* args, Py_ssize_t nargs, PyOb
   return true;
 }
 
+}  // namespace
+
 // Run kernel k through gc::call with the GIL released for large tensors; a C++ exception
 // becomes the matching Python exception.
 bool call_kernel(int id, Ins ins, Outs outs, Attrs attrs, int64_t big) {
@@ -232,6 +234,8 @@ bool call_kernel(int id, Ins ins, Outs outs, Attrs attrs, int64_t big) {
   if (etype) { PyErr_SetString(etype, msg.c_str()); return false; }
   return true;
 }
+
+namespace {
 
 // Variadic in-place kernels (fused multi-tensor optimizer steps): the fixed leading inputs and
 // then every array argument are read and written in place. Returns None.

@@ -188,6 +188,8 @@ PYBIND11_MODULE(GC_MODULE, m) {
     catch (const type_error& e) { PyErr_SetString(PyExc_TypeError, e.what()); }
   });
   m.add_object("run", py::reinterpret_steal<py::object>(PyCFunction_New(&run_def, nullptr)));
+  for (PyMethodDef* d : {&graph_op_def, &graph_backward_def, &graph_init_def})
+    m.add_object(d->ml_name, py::reinterpret_steal<py::object>(PyCFunction_New(d, nullptr)));
   m.def("kernel_schemas", &kernel_schemas);
   m.def("kernel_flops", [](int id, const py::sequence& ins, const py::sequence& outs,
                            const std::vector<double>& attrs) {

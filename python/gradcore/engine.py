@@ -16,6 +16,7 @@ This module also binds the autograd half of ``Tensor`` (backward, hooks, retain_
 import threading
 import weakref
 
+from . import _C
 from . import dispatch as D
 from .dispatch import K
 from .dtypes import CODE
@@ -143,6 +144,13 @@ def backward(roots, seeds, retain_graph=False, inputs=None):
     ``inputs`` are returned (a list, None where unreachable) and ``.grad`` is left alone.
     Per-node bookkeeping lives in the nodes' ``g`` / ``pending`` slots; leaves' in dicts.
     """
+    if inputs is None and not (_post_hooked[0] or pre_node_hooks or node_hooks):
+        pairs = _C.graph_backward(roots, seeds, retain_graph)  # the common case, in C
+        if pairs is not NotImplemented:
+            deliver = _Delivery(seeds, True)
+            for t, g in pairs:
+                deliver(t, g)
+            return None
     got = {}            # id(leaf or wanted tensor) -> (tensor, summed gradient so far)
     owned = set()       # keys of got whose gradient is a sum this pass allocated
     want = None if inputs is None else {id(t._node) if t._node is not None else id(t): t
@@ -439,3 +447,8 @@ Tensor.register_hook = _register_hook
 Tensor.register_post_accumulate_grad_hook = _register_post_accumulate_grad_hook
 Tensor.retain_grad = _retain_grad
 Tensor.retains_grad = property(_retains)
+
+# bind/graph.cpp runs ``make`` (elementwise ops) and ``backward`` for the common case in C; it
+# reads these objects and Tensor's and Node's slots, and steps aside whenever a hook is on.
+_C.graph_init(Tensor, Node, globals(), vars(D), _C.run, grad_mode, _clock, _FREED, check_saved,
+              _backward_name, _unbroadcast, _run_tensor_hooks, K.add, K.accumulate)

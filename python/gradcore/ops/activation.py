@@ -1,6 +1,7 @@
 """Activations: relu, leaky_relu, sigmoid, tanh, gelu, softplus, clamp.
 Kernels: csrc/kernels/activation.cpp (forward and backward adjacent)."""
 from .public import public
+from .. import _C
 from ..engine import make
 from .. import dispatch as D
 from ..dispatch import K
@@ -8,23 +9,27 @@ from ..registry import primitive
 from ..tensor import Tensor, as_tensor
 from .elementwise import _check_float
 
+_graph_op = _C.graph_op
+
 
 def _activation(name, save_output):
     """Forward for kernel `name` with attrs; vjp runs `name`_backward on (g, saved, *attrs)."""
     prim = primitive(name)
     kid, bid = getattr(K, name), getattr(K, name + "_backward")
+    save = 1 if save_output else 2  # graph_op's codes for (y, attrs) and (x, attrs)
 
     def fwd(x, *attrs):
+        if not attrs:  # the common case in C (bind/graph.cpp)
+            r = _graph_op(prim, kid, save, x)
+            if r is not NotImplemented:
+                return r
         x = x if type(x) is Tensor else as_tensor(x)
         _check_float(name, x)
         xd = x._data
         y = D.run(kid, xd, xd.shape, *attrs)
         return make(y, prim, (x,), (y if save_output else xd, attrs))
 
-    @prim.defvjp
-    def _(g, needs, s, attrs):
-        return (D.run(bid, g, s, g.shape, *attrs),)
-
+    prim.defvjp_table((bid, 0), attrs=1)  # bid(g, saved, g.shape, *attrs)
     return fwd
 
 

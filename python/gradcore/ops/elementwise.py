@@ -7,11 +7,13 @@ import numpy as np
 from .public import public
 from .. import dtypes as _dt
 from ..engine import make
+from .. import _C
 from .. import dispatch as D
 from ..dispatch import K
 from ..registry import primitive
 from ..tensor import Tensor, _empty, as_tensor, _wrap
 
+_graph_op = _C.graph_op
 _SCALARS = (int, float, bool, np.number, np.bool_)
 _F32, _F64 = _dt.float32, _dt.float64
 
@@ -130,7 +132,10 @@ def _scalar_arith(kid, op, t, v, reflected, float_path):
 
 # ---- binary arithmetic -------------------------------------------------------------------
 def _binary(prim, kid, op, a, b, int_ok=False):
-    if type(a) is Tensor and type(b) is Tensor:  # the common case first: one float dtype
+    r = _graph_op(prim, kid, 0, a, b)  # the common case in C (bind/graph.cpp)
+    if r is not NotImplemented:
+        return r
+    if type(a) is Tensor and type(b) is Tensor:
         ad, bd = a._data, b._data
         dt = ad.dtype
         if dt is bd.dtype and (dt is _F32 or dt is _F64):
@@ -151,9 +156,7 @@ _add, _sub, _mul, _div = primitive("add"), primitive("sub"), primitive("mul"), p
 _pow, _maximum, _minimum = primitive("pow"), primitive("maximum"), primitive("minimum")
 
 
-@_add.defvjp
-def _(g, needs, a, b):
-    return g, g
+_add.defvjp_table(True, True)
 
 
 @_sub.defvjp
@@ -161,10 +164,7 @@ def _(g, needs, a, b):
     return g, (D.run(K.affine, g, g.shape, -1.0, 0.0) if needs[1] else None)
 
 
-@_mul.defvjp
-def _(g, needs, a, b):
-    return (D.run(K.mul, g, b, g.shape) if needs[0] else None,
-            D.run(K.mul, g, a, g.shape) if needs[1] else None)
+_mul.defvjp_table((K.mul, 1), (K.mul, 0))  # g*b, g*a
 
 
 @_div.defvjp
@@ -229,7 +229,8 @@ def _(g, needs, x, p):
 @public(method=True, operators=("__add__",), reflected=("__radd__",))
 def add(a, b, alpha=1):
     if alpha == 1 and type(a) is Tensor and type(b) is Tensor:
-        return _binary(_add, K.add, "add", a, b, int_ok=True)
+        r = _graph_op(_add, K.add, 0, a, b)  # the common case in C (bind/graph.cpp)
+        return r if r is not NotImplemented else _binary(_add, K.add, "add", a, b, True)
     if alpha != 1:
         b = mul(b, alpha)
     if isinstance(b, _SCALARS):
@@ -242,7 +243,8 @@ def add(a, b, alpha=1):
 @public(method=True, aliases=("subtract",), operators=("__sub__",), reflected=("__rsub__",))
 def sub(a, b, alpha=1):
     if alpha == 1 and type(a) is Tensor and type(b) is Tensor:
-        return _binary(_sub, K.sub, "sub", a, b, int_ok=True)
+        r = _graph_op(_sub, K.sub, 0, a, b)  # the common case in C (bind/graph.cpp)
+        return r if r is not NotImplemented else _binary(_sub, K.sub, "sub", a, b, True)
     if alpha != 1:
         b = mul(b, alpha)
     if isinstance(b, _SCALARS):
@@ -255,7 +257,8 @@ def sub(a, b, alpha=1):
 @public(method=True, aliases=("multiply",), operators=("__mul__",), reflected=("__rmul__",))
 def mul(a, b):
     if type(a) is Tensor and type(b) is Tensor:
-        return _binary(_mul, K.mul, "mul", a, b, int_ok=True)
+        r = _graph_op(_mul, K.mul, 0, a, b)  # the common case in C (bind/graph.cpp)
+        return r if r is not NotImplemented else _binary(_mul, K.mul, "mul", a, b, True)
     if isinstance(b, _SCALARS):
         return _scalar_arith(K.mul, "mul", a, b, False, lambda t: affine(t, float(b), 0.0, "mul"))
     if isinstance(a, _SCALARS):
