@@ -473,3 +473,28 @@ def test_float32_odd_sizes_match_float64(kind, threads):
         gc.set_num_threads(old)
     for a64, a32 in zip(*res):
         np.testing.assert_allclose(a32, a64, rtol=0, atol=2e-4 * max(1.0, np.abs(a64).max()))
+
+
+def test_cell_sigmoid_and_tanh_are_within_3_ulp_of_float64():
+    """The LSTM's gate nonlinearities (csrc/kernels/vmath.h: AVX-512, or Eigen's exp) on a
+    dense grid: W_ih = identity per gate and W_hh = 0 make the saved gates sigmoid(x) (input
+    gate) and tanh(x) (cell candidate) of the input itself."""
+    H = 64
+    xs = np.concatenate([np.linspace(-20, 20, 40000), np.linspace(-1, 1, 20000),
+                         np.geomspace(1e-30, 100, 10000), -np.geomspace(1e-30, 100, 10000),
+                         [0.0, -0.0, 88, -88, 104, -104, 200, -200, 0.39999, 0.4, 0.40001]])
+    xs = np.concatenate([xs, np.zeros(-len(xs) % H)]).astype(np.float32)
+    n = len(xs) // H
+    w_ih = np.tile(np.eye(H, dtype=np.float32), (4, 1))
+    z = np.zeros((0,), np.float32)
+    _, gates, _ = run(K.lstm_forward, xs.reshape(1, n, H), z, z, w_ih,
+                        np.zeros((4 * H, H), np.float32), z, z, (4, n, H), (1, n, 4 * H),
+                        (1, n, H))
+    g = gates.reshape(n, 4, H)
+    x = xs.reshape(n, H).astype(np.float64)
+    for got, want in ((g[:, 0], 1 / (1 + np.exp(-x))), (g[:, 2], np.tanh(x))):
+        spacing = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+        spacing = np.maximum(spacing, np.finfo(np.float32).tiny)  # below the normal range
+        assert (np.abs(got - want) / spacing).max() <= 3.0
+    assert g[:, 0][x == -200].max() < np.finfo(np.float32).tiny and g[:, 2][x == 200].min() == 1.0
+    assert np.signbit(g[:, 2][x < 0]).all() and not np.signbit(g[:, 2][x > 0]).any()

@@ -17,6 +17,7 @@
 #include "core/alloc.h"
 #include "core/registry.h"
 #include "kernels/matmul.h"
+#include "kernels/vmath.h"
 #include "kernels/sgemm_avx512.h"
 
 namespace gc::rnn {
@@ -165,19 +166,18 @@ template <class T> T* scratch(int slot, int64_t n) {
   return b.data();
 }
 
-// y = f(a) through Eigen's vectorized functions, which clamp with min/max and so turn NaN into a
-// number: NaN is restored, as torch propagates it. y must not alias a.
-template <class T, class F> inline void act(const T* a, T* y, int64_t n, F f) {
-  CArr<T> A(a, n);
-  Arr<T> Y(y, n);
-  f(A, Y);
-  for (int64_t j = 0; j < n; ++j) y[j] = a[j] != a[j] ? a[j] : y[j];
-}
+// The cells' nonlinearities (kernels/vmath.h): y must not alias a.
 template <class T> inline void vsigmoid(const T* a, T* y, int64_t n) {
-  act(a, y, n, [](const auto& A, auto& Y) { Y = A.logistic(); });
+#ifdef __AVX512F__
+  if constexpr (std::is_same_v<T, float>) { vmath::sigmoid(a, y, n); return; }
+#endif
+  vmath::sigmoid_eigen(a, y, n);
 }
 template <class T> inline void vtanh(const T* a, T* y, int64_t n) {
-  act(a, y, n, [](const auto& A, auto& Y) { Y = A.tanh(); });
+#ifdef __AVX512F__
+  if constexpr (std::is_same_v<T, float>) { vmath::tanh(a, y, n); return; }
+#endif
+  vmath::tanh_eigen(a, y, n);
 }
 
 struct Dims {
