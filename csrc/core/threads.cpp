@@ -49,6 +49,15 @@ constexpr int64_t kWindowMs = 100, kMinHoldMs = 200, kMaxHoldMs = 5000;
 // Involuntary switches per second and thread: 2 threads on 2 quiet cores ~17, beside one busy
 // process ~100 (~35 with one thread).
 constexpr double kSwitchesPerSec = 50;
+// A window is judged only after the first second of kernel calls (a fresh process was preempted
+// 10-20 times while importing, which read as "shared" and halved a 2-thread sgemm for its first
+// 0.2-0.8 s), when kernels ran through it (checked again within kStaleMs), and on at least
+// kMinSwitches switches.
+constexpr int64_t kStaleMs = 3 * kWindowMs, kWarmupMs = 1000;
+constexpr long kMinSwitches = 8;
+// Two windows in a row must be over the rate: on quiet cores about 1 window in 80 is (a lone
+// burst), beside a busy process every one is.
+constexpr int kStrikes = 2;
 
 int64_t now_ms() {
   timespec ts;
@@ -66,6 +75,8 @@ struct Monitor {
   std::atomic<int64_t> next_ms{0};  // when to look again
   int64_t window_start = 0, hold = kMinHoldMs;
   long switches = 0;
+  int strikes = 0;       // consecutive windows over the rate
+  int64_t first_ms = 0;  // the first check (warm-up: import and set-up are not judged)
   bool probing = false;  // the window running now is parallel again after a hold
 } g_mon;
 
@@ -76,18 +87,31 @@ bool check_shared(int n) {
   std::unique_lock<std::mutex> lock(m.mu, std::try_to_lock);
   if (!lock.owns_lock() || now < m.next_ms.load()) return m.shared.load();
   const long sw = involuntary_switches();
+  if (m.first_ms == 0) m.first_ms = now;
   if (m.shared.load()) {  // a hold ended: run parallel for one window and measure
     m.shared.store(false);
     m.probing = true;
-  } else if (m.window_start > 0 && now > m.window_start) {
-    const double rate = double(sw - m.switches) * 1000.0 / double(now - m.window_start) / n;
-    if (rate > kSwitchesPerSec) {
+  } else if (m.window_start > 0 && now > m.window_start && now - m.window_start <= kStaleMs &&
+             now - m.first_ms >= kWarmupMs) {
+    // (a window left open while no kernel ran, e.g. across an import, says nothing: restart it)
+    const long count = sw - m.switches;
+    const double rate = double(count) * 1000.0 / double(now - m.window_start) / n;
+    const bool bad = count >= kMinSwitches && rate > kSwitchesPerSec;
+    m.strikes = bad ? m.strikes + 1 : 0;
+    if (m.strikes >= kStrikes) {
+      m.strikes = 0;
       m.hold = m.probing ? std::min(2 * m.hold, kMaxHoldMs) : kMinHoldMs;
       m.shared.store(true);
       m.next_ms.store(now + m.hold);
       m.window_start = 0;
       m.probing = false;
       return true;
+    }
+    if (bad) {  // one bad window: look once more before deciding (probing stays as it is)
+      m.window_start = now;
+      m.switches = sw;
+      m.next_ms.store(now + kWindowMs);
+      return false;
     }
     if (m.probing) m.hold = kMinHoldMs;
     m.probing = false;
