@@ -42,13 +42,18 @@ def _graphs():
         y = gc.relu(x) + gc.nn.functional.gelu(a) * gc.nn.functional.leaky_relu(b, 0.2)
         return (gc.nn.functional.softplus(y) + gc.clamp(y, -0.5, 0.5) + gc.sigmoid(y)).sum()
 
-    def mixed(x, a, b):  # matmul, reshape, exp and mean go through Python rules
+    def math(x, a, b):
+        y = gc.exp(x) / (gc.abs(a) + 1.0) - gc.log(gc.abs(b) + 0.5) * gc.sin(a)
+        return (gc.sqrt(gc.abs(y) + 1.0) * gc.cos(x) / b).sum()
+
+    def mixed(x, a, b):  # matmul, reshape and mean go through Python rules
         return (gc.exp(x @ a.T) * b.reshape(-1)[:4].reshape(4, 1)).mean()
 
     return [("chain", [(3, 4), (3, 4), (3, 4)], chain),
             ("broadcast", [(3, 4), (4,), (1, 4)], chain),
             ("diamond", [(2, 3), (2, 3), (3,)], diamond),
             ("activations", [(5,), (5,), (5,)], acts),
+            ("math", [(3, 4), (4,), (3, 1)], math),
             ("mixed", [(4, 4), (4, 4), (2, 4)], mixed),
             ("scalars", [(), (), ()], chain),
             ("empty", [(0, 3), (3,), (0, 3)], chain)]

@@ -108,7 +108,8 @@ PyObject* new_tensor(PyObject* data) {  // steals data
 
 // _C.graph_op(prim, kernel_id, save, *tensors): `kernel(x..., shape) -> y` for one or two
 // Tensors of one float dtype (broadcast), wrapped as engine.make would. Saved: save 0 the input
-// arrays, 1 (y, ()), 2 (x, ()) (the activations' layout). NotImplemented off the fast case.
+// arrays, 1 (y, ()), 2 (x, ()) (the activations' layout), 3 (y,), 4 (x,) (the math functions').
+// NotImplemented off the fast case.
 PyObject* graph_op(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   const int nin = int(nargs) - 3;
   if (nin < 1 || nin > 2 || !unhooked()) Py_RETURN_NOTIMPLEMENTED;
@@ -150,10 +151,13 @@ PyObject* graph_op(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   PyObject* saved = nullptr;
   if (any) {
     const long mode = PyLong_AsLong(args[2]);
+    PyObject* one = mode == 1 || mode == 3 ? y : slot(args[3], S.t_data);
     if (mode == 1 || mode == 2) {
       PyObject* no_attrs = PyTuple_New(0);
-      saved = no_attrs ? PyTuple_Pack(2, mode == 1 ? y : slot(args[3], S.t_data), no_attrs) : nullptr;
+      saved = no_attrs ? PyTuple_Pack(2, one, no_attrs) : nullptr;
       Py_XDECREF(no_attrs);
+    } else if (mode == 3 || mode == 4) {
+      saved = PyTuple_Pack(1, one);
     } else {
       saved = PyTuple_New(nin);
       for (int i = 0; saved && i < nin; ++i) {
@@ -230,7 +234,7 @@ PyObject* table_grads(PyObject* table, PyObject* g, PyObject* needs, PyObject* s
       attrs[na++] = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(at, j));
     }
   }
-  Buf ins[2];
+  Buf ins[4];
   if (!plain_float(g, &ins[0])) return nullptr;
   const Py_ssize_t n = PyTuple_GET_SIZE(entries);
   if (!PyTuple_Check(needs) || PyTuple_GET_SIZE(needs) != n) return nullptr;
@@ -240,12 +244,17 @@ PyObject* table_grads(PyObject* table, PyObject* g, PyObject* needs, PyObject* s
     PyObject *e = PyTuple_GET_ITEM(entries, i), *r = Py_None;
     if (e != Py_None && PyObject_IsTrue(PyTuple_GET_ITEM(needs, i)) == 1) {
       if (e == Py_True) r = g;
-      else {
+      else {  // (kernel, i, ...): kernel(g, saved[i], ..., g.shape, *attrs)
         const long kid = PyLong_AsLong(PyTuple_GET_ITEM(e, 0));
-        const Py_ssize_t si = PyLong_AsSsize_t(PyTuple_GET_ITEM(e, 1));
-        if (si < 0 || si >= PyTuple_GET_SIZE(saved) || !plain_float(PyTuple_GET_ITEM(saved, si), &ins[1]) ||
-            ins[1].dtype != ins[0].dtype) { PyErr_Clear(); Py_DECREF(out); return nullptr; }
-        r = run_new(int(kid), ins, 2, ins[0], Attrs(attrs, na));
+        const Py_ssize_t ne = PyTuple_GET_SIZE(e);
+        bool plain = ne >= 1 && ne <= 4;
+        for (Py_ssize_t k = 1; plain && k < ne; ++k) {
+          const Py_ssize_t si = PyLong_AsSsize_t(PyTuple_GET_ITEM(e, k));
+          plain = si >= 0 && si < PyTuple_GET_SIZE(saved) &&
+                  plain_float(PyTuple_GET_ITEM(saved, si), &ins[k]) && ins[k].dtype == ins[0].dtype;
+        }
+        if (!plain) { PyErr_Clear(); Py_DECREF(out); return nullptr; }
+        r = run_new(int(kid), ins, int(ne), ins[0], Attrs(attrs, na));
         if (!r) {  // let the Python rule raise it, with the dispatcher's message
           PyErr_Clear(); Py_DECREF(out); return nullptr;
         }

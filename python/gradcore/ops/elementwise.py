@@ -167,10 +167,7 @@ def _(g, needs, a, b):
 _mul.defvjp_table((K.mul, 1), (K.mul, 0))  # g*b, g*a
 
 
-@_div.defvjp
-def _(g, needs, a, b):
-    return (D.run(K.div, g, b, g.shape) if needs[0] else None,
-            D.run(K.div_backward_b, g, a, b, g.shape) if needs[1] else None)
+_div.defvjp_table((K.div, 1), (K.div_backward_b, 0, 1))  # g/b, -g*a/b^2
 
 
 @_pow.defvjp
@@ -268,6 +265,10 @@ def mul(a, b):
 
 @public(method=True, aliases=("divide",), operators=("__truediv__",), reflected=("__rtruediv__",))
 def div(a, b):
+    if type(a) is Tensor and type(b) is Tensor:
+        r = _graph_op(_div, K.div, 0, a, b)  # the common case in C (bind/graph.cpp)
+        if r is not NotImplemented:
+            return r
     # true division: integer operands become the default float dtype (torch)
     if not isinstance(a, _SCALARS) and _is_int(as_tensor(a)):
         a = cast(as_tensor(a), _dt.get_default_dtype())
@@ -419,7 +420,12 @@ def _unary_prim(name, save_output):
     prim = primitive(name)
     kid = getattr(K, name)
 
+    save = 3 if save_output else 4  # graph_op's codes for (y,) and (x,)
+
     def fwd(x):
+        r = _graph_op(prim, kid, save, x)  # the common case in C (bind/graph.cpp)
+        if r is not NotImplemented:
+            return r
         x = x if type(x) is Tensor else as_tensor(x)
         _check_float(name, x)
         xd = x._data
@@ -438,12 +444,12 @@ _abs, abs = _unary_prim("abs", False)  # noqa: A001
 _sin, sin = _unary_prim("sin", False)
 _cos, cos = _unary_prim("cos", False)
 
-_exp.defvjp(lambda g, needs, y: (D.run(K.mul, g, y, g.shape),))            # dx = g*y
-_log.defvjp(lambda g, needs, x: (D.run(K.div, g, x, g.shape),))            # dx = g/x
-_sqrt.defvjp(lambda g, needs, y: (D.run(K.sqrt_backward, g, y, g.shape),))  # dx = g/(2y)
-_abs.defvjp(lambda g, needs, x: (D.run(K.abs_backward, g, x, g.shape),))    # dx = g*sign(x)
-_sin.defvjp(lambda g, needs, x: (D.run(K.sin_backward, g, x, g.shape),))    # dx = g*cos(x)
-_cos.defvjp(lambda g, needs, x: (D.run(K.cos_backward, g, x, g.shape),))    # dx = -g*sin(x)
+_exp.defvjp_table((K.mul, 0))             # dx = g*y
+_log.defvjp_table((K.div, 0))             # dx = g/x
+_sqrt.defvjp_table((K.sqrt_backward, 0))  # dx = g/(2y)
+_abs.defvjp_table((K.abs_backward, 0))    # dx = g*sign(x)
+_sin.defvjp_table((K.sin_backward, 0))    # dx = g*cos(x)
+_cos.defvjp_table((K.cos_backward, 0))    # dx = -g*sin(x)
 
 
 @public(method=True)
