@@ -448,7 +448,8 @@ Tensor.register_post_accumulate_grad_hook = _register_post_accumulate_grad_hook
 Tensor.retain_grad = _retain_grad
 Tensor.retains_grad = property(_retains)
 
-# bind/graph.cpp runs ``make`` (elementwise ops) and ``backward`` for the common case in C; it
-# reads these objects and Tensor's and Node's slots, and steps aside whenever a hook is on.
+# bind/graph.cpp runs ``make`` (elementwise ops) and bind/backward.cpp ``backward`` for the
+# common case in C; they read these objects and Tensor's and Node's slots, and step aside
+# whenever a hook is on.
 _C.graph_init(Tensor, Node, globals(), vars(D), _C.run, grad_mode, _clock, _FREED, check_saved,
               _backward_name, _unbroadcast, _run_tensor_hooks, K.add, K.accumulate)

@@ -28,7 +28,7 @@ class Primitive:
 
     def defvjp_table(self, *entries, attrs=None):
         """A rule that is one kernel (or nothing) per input, given as a table the C backward
-        walk runs without Python (bind/graph.cpp) and ``vjp`` runs as Python. Per input:
+        walk runs without Python (bind/backward.cpp) and ``vjp`` runs as Python. Per input:
         ``None`` (no gradient), ``True`` (the output gradient itself) or ``(kernel, i, ...)``:
         ``kernel(g, saved[i], ..., g.shape, *saved[attrs])`` (at most three saved arrays),
         attrs being the index of a saved tuple of numeric attributes (or None)."""
