@@ -170,3 +170,60 @@ def test_fast_path_leaks_no_references():
         step()
     assert sys.getrefcount(a) == ra and sys.getrefcount(b) == rb
     assert gc.memory_stats()["allocated_bytes"] == live
+
+
+_UNARY = [gc.tanh, gc.sigmoid, gc.relu, gc.exp, gc.sin, gc.cos, gc.abs,
+          lambda t: gc.sqrt(gc.abs(t) + 0.1), lambda t: gc.log(gc.abs(t) + 0.1),
+          lambda t: gc.nn.functional.gelu(t), lambda t: t.reshape(-1).reshape(t.shape),
+          lambda t: t * 0.5, lambda t: -t]
+_BINARY = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b,
+           lambda a, b: a / (gc.abs(b) + 0.5), gc.maximum, lambda a, b: gc.where(a > b, a, b)]
+
+
+def _random_graph(rng, dtype):
+    """A random DAG over 2-4 leaves of broadcastable shapes (some without grad), ops drawn from
+    the fast and the Python-only kinds, values reused several times; returns leaves and a
+    function building the scalar loss."""
+    base = tuple(int(d) for d in rng.integers(1, 4, size=int(rng.integers(0, 3))))
+    shapes = [base] + [tuple(d if rng.random() < 0.6 else 1 for d in base)[int(rng.integers(0, len(base) + 1)):]
+                       for _ in range(int(rng.integers(1, 4)))]
+    data = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [True] + [bool(rng.random() < 0.7) for _ in shapes[1:]]
+    plan = [(int(rng.integers(0, 2)), int(rng.integers(0, 100)), int(rng.integers(0, 100)),
+             int(rng.integers(0, 100))) for _ in range(int(rng.integers(1, 12)))]
+
+    def build(leaves):
+        vals = list(leaves)
+        for kind, f, i, j in plan:
+            if kind == 0:
+                vals.append(_UNARY[f % len(_UNARY)](vals[i % len(vals)]))
+            else:
+                vals.append(_BINARY[f % len(_BINARY)](vals[i % len(vals)], vals[j % len(vals)]))
+        return sum((v * float(k + 1)).sum() for k, v in enumerate(vals[len(leaves):])) + vals[0].sum()
+
+    def leaves():
+        return [gc.tensor(d.copy(), requires_grad=g) for d, g in zip(data, grads)]
+    return leaves, build
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_random_graphs_agree_between_paths(dtype):
+    rng = np.random.default_rng(7 if dtype is np.float32 else 8)
+    for case in range(150):
+        make_leaves, build = _random_graph(rng, dtype)
+        fast, slow = make_leaves(), make_leaves()
+        lf = build(fast)
+        retain = bool(case % 3 == 0)
+        lf.backward(retain_graph=retain)
+        if retain:
+            lf.backward()                     # accumulates a second time, through the C walk
+        with python_path():
+            ls = build(slow)
+            ls.backward(retain_graph=retain)
+            if retain:
+                ls.backward()
+        np.testing.assert_array_equal(lf.detach().numpy(), ls.detach().numpy(), err_msg=str(case))
+        for f, s in zip(fast, slow):
+            assert (f.grad is None) == (s.grad is None), case
+            if f.grad is not None:
+                np.testing.assert_array_equal(f.grad.numpy(), s.grad.numpy(), err_msg=str(case))
