@@ -39,17 +39,14 @@ PyObject* call_run(int kid, PyObject* a, PyObject* b, bool with_shape) {
 PyObject* table_grads(PyObject* table, PyObject* g, PyObject* needs, PyObject* saved) {
   if (!PyTuple_Check(table) || PyTuple_GET_SIZE(table) != 2) return nullptr;
   PyObject *entries = PyTuple_GET_ITEM(table, 0), *ai = PyTuple_GET_ITEM(table, 1);
-  double attrs[8];
-  int na = 0;
+  PyObject* at = nullptr;  // the saved tuple of attributes
   if (ai != Py_None) {
     const Py_ssize_t k = PyLong_AsSsize_t(ai);
     if (k < 0 || k >= PyTuple_GET_SIZE(saved)) { PyErr_Clear(); return nullptr; }
-    PyObject* at = PyTuple_GET_ITEM(saved, k);
+    at = PyTuple_GET_ITEM(saved, k);
     if (!PyTuple_Check(at) || PyTuple_GET_SIZE(at) > 8) return nullptr;
-    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(at); ++j) {
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(at); ++j)
       if (!PyFloat_CheckExact(PyTuple_GET_ITEM(at, j))) return nullptr;
-      attrs[na++] = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(at, j));
-    }
   }
   Buf ins[4];
   if (!plain_float(g, &ins[0])) return nullptr;
@@ -61,17 +58,24 @@ PyObject* table_grads(PyObject* table, PyObject* g, PyObject* needs, PyObject* s
     PyObject *e = PyTuple_GET_ITEM(entries, i), *r = Py_None;
     if (e != Py_None && PyObject_IsTrue(PyTuple_GET_ITEM(needs, i)) == 1) {
       if (e == Py_True) r = g;
-      else {  // (kernel, i, ...): kernel(g, saved[i], ..., g.shape, *attrs)
+      else {  // (kernel, ints i, floats c): kernel(g, saved[i], ..., g.shape, c, ..., *attrs)
         const long kid = PyLong_AsLong(PyTuple_GET_ITEM(e, 0));
         const Py_ssize_t ne = PyTuple_GET_SIZE(e);
-        bool plain = ne >= 1 && ne <= 4;
+        double attrs[16];
+        int nin = 1, na = 0;
+        bool plain = ne >= 1 && ne <= 9;
         for (Py_ssize_t k = 1; plain && k < ne; ++k) {
-          const Py_ssize_t si = PyLong_AsSsize_t(PyTuple_GET_ITEM(e, k));
-          plain = si >= 0 && si < PyTuple_GET_SIZE(saved) &&
-                  plain_float(PyTuple_GET_ITEM(saved, si), &ins[k]) && ins[k].dtype == ins[0].dtype;
+          PyObject* item = PyTuple_GET_ITEM(e, k);
+          if (PyFloat_CheckExact(item)) { attrs[na++] = PyFloat_AS_DOUBLE(item); continue; }
+          const Py_ssize_t si = PyLong_AsSsize_t(item);
+          plain = nin < 4 && si >= 0 && si < PyTuple_GET_SIZE(saved) &&
+                  plain_float(PyTuple_GET_ITEM(saved, si), &ins[nin]) && ins[nin].dtype == ins[0].dtype;
+          ++nin;
         }
+        for (Py_ssize_t j = 0; plain && at && j < PyTuple_GET_SIZE(at); ++j)
+          attrs[na++] = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(at, j));
         if (!plain) { PyErr_Clear(); Py_DECREF(out); return nullptr; }
-        r = run_new(int(kid), ins, int(ne), ins[0], Attrs(attrs, na));
+        r = run_new(int(kid), ins, nin, ins[0], Attrs(attrs, na));
         if (!r) {  // let the Python rule raise it, with the dispatcher's message
           PyErr_Clear(); Py_DECREF(out); return nullptr;
         }

@@ -29,17 +29,21 @@ class Primitive:
     def defvjp_table(self, *entries, attrs=None):
         """A rule that is one kernel (or nothing) per input, given as a table the C backward
         walk runs without Python (bind/backward.cpp) and ``vjp`` runs as Python. Per input:
-        ``None`` (no gradient), ``True`` (the output gradient itself) or ``(kernel, i, ...)``:
-        ``kernel(g, saved[i], ..., g.shape, *saved[attrs])`` (at most three saved arrays),
-        attrs being the index of a saved tuple of numeric attributes (or None)."""
+        ``None`` (no gradient), ``True`` (the output gradient itself) or ``(kernel, ...)``
+        with ints i naming saved arrays and floats c constant attributes:
+        ``kernel(g, saved[i], ..., g.shape, c, ..., *saved[attrs])`` (at most three saved
+        arrays), attrs being the index of a saved tuple of numeric attributes (or None)."""
         from . import dispatch as D
         self.table = (entries, attrs)
+        calls = [e if e is None or e is True else
+                 (e[0], [i for i in e[1:] if type(i) is int], [c for c in e[1:] if type(c) is float])
+                 for e in entries]
 
         def vjp(g, needs, *saved):
             extra = () if attrs is None else saved[attrs]
-            return tuple(None if e is None or not needs[i] else g if e is True else
-                         D.run(e[0], g, *[saved[i] for i in e[1:]], g.shape, *extra)
-                         for i, e in enumerate(entries))
+            return tuple(None if e is None or not needs[k] else g if e is True else
+                         D.run(e[0], g, *[saved[i] for i in e[1]], g.shape, *e[2], *extra)
+                         for k, e in enumerate(calls))
         self.vjp = vjp
         return vjp
 

@@ -159,9 +159,7 @@ _pow, _maximum, _minimum = primitive("pow"), primitive("maximum"), primitive("mi
 _add.defvjp_table(True, True)
 
 
-@_sub.defvjp
-def _(g, needs, a, b):
-    return g, (D.run(K.affine, g, g.shape, -1.0, 0.0) if needs[1] else None)
+_sub.defvjp_table(True, (K.affine, -1.0, 0.0))  # g, -g
 
 
 _mul.defvjp_table((K.mul, 1), (K.mul, 0))  # g*b, g*a
@@ -194,12 +192,11 @@ _affine, _rdiv, _pow_scalar = primitive("affine"), primitive("rdiv"), primitive(
 
 def affine(x, alpha, beta, op="affine"):
     _check_float(op, x)
-    return make(D.run(K.affine, x._data, x._data.shape, alpha, beta), _affine, (x,), (alpha,))
+    return make(D.run(K.affine, x._data, x._data.shape, alpha, beta), _affine, (x,),
+                ((float(alpha), 0.0),))
 
 
-@_affine.defvjp
-def _(g, needs, alpha):
-    return (D.run(K.affine, g, g.shape, alpha, 0.0),)
+_affine.defvjp_table((K.affine,), attrs=0)  # affine(g, alpha, 0): dx = alpha g
 
 
 def _rdiv_scalar(c, x):
