@@ -175,7 +175,8 @@ def test_fast_path_leaks_no_references():
 _UNARY = [gc.tanh, gc.sigmoid, gc.relu, gc.exp, gc.sin, gc.cos, gc.abs,
           lambda t: gc.sqrt(gc.abs(t) + 0.1), lambda t: gc.log(gc.abs(t) + 0.1),
           lambda t: gc.nn.functional.gelu(t), lambda t: t.reshape(-1).reshape(t.shape),
-          lambda t: t * 0.5, lambda t: -t]
+          lambda t: t * 0.5, lambda t: -t, lambda t: 1.0 - t, lambda t: t + 2, lambda t: 3 * t,
+          lambda t: t / 4.0, lambda t: 2 - t * 0.25]
 _BINARY = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b,
            lambda a, b: a / (gc.abs(b) + 0.5), gc.maximum, lambda a, b: gc.where(a > b, a, b)]
 

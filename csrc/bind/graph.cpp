@@ -85,11 +85,22 @@ PyObject* new_tensor(PyObject* data) {  // steals data
 
 // _C.graph_op(prim, kernel_id, save, *tensors): `kernel(x..., shape) -> y` for one or two
 // Tensors of one float dtype (broadcast), wrapped as engine.make would. Saved: save 0 the input
-// arrays, 1 (y, ()), 2 (x, ()) (the activations' layout), 3 (y,), 4 (x,) (the math functions').
+// arrays, 1 (y, ()), 2 (x, ()) (the activations' layout), 3 (y,), 4 (x,) (the math functions');
+// 5 is `affine`: graph_op(prim, kid, 5, x, alpha, beta) with saved ((alpha, 0.0),).
 // NotImplemented off the fast case.
 PyObject* graph_op(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  const int nin = int(nargs) - 3;
-  if (nin < 1 || nin > 2 || !unhooked()) Py_RETURN_NOTIMPLEMENTED;
+  if (nargs < 4 || !unhooked()) Py_RETURN_NOTIMPLEMENTED;
+  const long mode = PyLong_AsLong(args[2]);
+  double ab[2];  // save 5, affine: (x, alpha, beta) -> alpha x + beta, saved ((alpha, 0.0),)
+  if (mode == 5) {
+    for (int i = 0; i < 2 && nargs == 6; ++i) {
+      ab[i] = PyFloat_AsDouble(args[4 + i]);
+      if (ab[i] == -1.0 && PyErr_Occurred()) { PyErr_Clear(); Py_RETURN_NOTIMPLEMENTED; }
+    }
+    if (nargs != 6) Py_RETURN_NOTIMPLEMENTED;
+  }
+  const int nin = mode == 5 ? 1 : int(nargs) - 3;
+  if (nin < 1 || nin > 2) Py_RETURN_NOTIMPLEMENTED;
   Buf ins[2], out;
   for (int i = 0; i < nin; ++i) {  // (a slot never set, on a half-made subclass: not ours)
     PyObject* x = args[3 + i];
@@ -125,11 +136,15 @@ PyObject* graph_op(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     if (r < 0) return nullptr;
     rg[i] = r; any |= r;
   }
-  PyObject* y = run_new(int(kid), ins, nin, out);
+  PyObject* y = run_new(int(kid), ins, nin, out, Attrs(ab, mode == 5 ? 2 : 0));
   if (!y) return nullptr;
   PyObject* saved = nullptr;
-  if (any) {
-    const long mode = PyLong_AsLong(args[2]);
+  if (any && mode == 5) {
+    PyObject* at = Py_BuildValue("(dd)", ab[0], 0.0);
+    saved = at ? PyTuple_Pack(1, at) : nullptr;
+    Py_XDECREF(at);
+    if (!saved) { Py_DECREF(y); return nullptr; }
+  } else if (any) {
     PyObject* one = mode == 1 || mode == 3 ? y : slot(args[3], S.t_data);
     if (mode == 1 || mode == 2) {
       PyObject* no_attrs = PyTuple_New(0);

@@ -14,6 +14,11 @@ from ..registry import primitive
 from ..tensor import Tensor, _empty, as_tensor, _wrap
 
 _graph_op = _C.graph_op
+
+
+def _fast_scalar(v):
+    """A Python int or float (not bool): with a float tensor, the C path's affine."""
+    return type(v) is float or type(v) is int
 _SCALARS = (int, float, bool, np.number, np.bool_)
 _F32, _F64 = _dt.float32, _dt.float64
 
@@ -222,6 +227,11 @@ def _(g, needs, x, p):
 
 @public(method=True, operators=("__add__",), reflected=("__radd__",))
 def add(a, b, alpha=1):
+    if alpha == 1 and (_fast_scalar(a) or _fast_scalar(b)):  # tensor + number, in C
+        r = (_graph_op(_affine, K.affine, 5, a, 1.0, b) if type(a) is Tensor else
+             _graph_op(_affine, K.affine, 5, b, 1.0, a))
+        if r is not NotImplemented:
+            return r
     if alpha == 1 and type(a) is Tensor and type(b) is Tensor:
         r = _graph_op(_add, K.add, 0, a, b)  # the common case in C (bind/graph.cpp)
         return r if r is not NotImplemented else _binary(_add, K.add, "add", a, b, True)
@@ -236,6 +246,11 @@ def add(a, b, alpha=1):
 
 @public(method=True, aliases=("subtract",), operators=("__sub__",), reflected=("__rsub__",))
 def sub(a, b, alpha=1):
+    if alpha == 1 and (_fast_scalar(a) or _fast_scalar(b)):  # tensor - number, in C
+        r = (_graph_op(_affine, K.affine, 5, a, 1.0, -b) if type(a) is Tensor else
+             _graph_op(_affine, K.affine, 5, b, -1.0, a))
+        if r is not NotImplemented:
+            return r
     if alpha == 1 and type(a) is Tensor and type(b) is Tensor:
         r = _graph_op(_sub, K.sub, 0, a, b)  # the common case in C (bind/graph.cpp)
         return r if r is not NotImplemented else _binary(_sub, K.sub, "sub", a, b, True)
@@ -250,6 +265,11 @@ def sub(a, b, alpha=1):
 
 @public(method=True, aliases=("multiply",), operators=("__mul__",), reflected=("__rmul__",))
 def mul(a, b):
+    if _fast_scalar(a) or _fast_scalar(b):  # tensor * number, in C
+        r = (_graph_op(_affine, K.affine, 5, a, b, 0.0) if type(a) is Tensor else
+             _graph_op(_affine, K.affine, 5, b, a, 0.0))
+        if r is not NotImplemented:
+            return r
     if type(a) is Tensor and type(b) is Tensor:
         r = _graph_op(_mul, K.mul, 0, a, b)  # the common case in C (bind/graph.cpp)
         return r if r is not NotImplemented else _binary(_mul, K.mul, "mul", a, b, True)
@@ -262,6 +282,10 @@ def mul(a, b):
 
 @public(method=True, aliases=("divide",), operators=("__truediv__",), reflected=("__rtruediv__",))
 def div(a, b):
+    if type(a) is Tensor and _fast_scalar(b) and b != 0:  # tensor / number, in C
+        r = _graph_op(_affine, K.affine, 5, a, 1.0 / float(b), 0.0)
+        if r is not NotImplemented:
+            return r
     if type(a) is Tensor and type(b) is Tensor:
         r = _graph_op(_div, K.div, 0, a, b)  # the common case in C (bind/graph.cpp)
         if r is not NotImplemented:
@@ -333,6 +357,9 @@ def minimum(a, b):
 
 @public(method=True, operators=("__neg__",))
 def neg(x):
+    r = _graph_op(_affine, K.affine, 5, x, -1.0, 0.0)  # a float tensor, in C
+    if r is not NotImplemented:
+        return r
     x = as_tensor(x)
     if x._data.dtype == _dt.bool_:
         raise TypeError("neg: negation, the `-` operator, on a bool tensor is not supported; "

@@ -23,6 +23,7 @@ def _np(a, dtype=None):
     """A C-contiguous array (0-d stays 0-d, unlike np.ascontiguousarray)."""
     a = np.asarray(a, dtype=dtype)
     return a if a.flags.c_contiguous else a.copy()
+from . import elementwise as E
 from .elementwise import broadcast_shape
 
 _RANK = {_dt.bool_: 0, _dt.int64: 1, _dt.float32: 2, _dt.float64: 3}
@@ -141,8 +142,9 @@ def _no_bool(op, a, b):
 def div(a, b, rounding_mode=None):
     """a / b (true division, float result); ``rounding_mode='floor'`` is ``a // b``,
     ``'trunc'`` rounds toward zero (integer dtypes stay integer, as torch)."""
-    from . import elementwise as E
     if rounding_mode is None:
+        if type(a) is Tensor and a._data.dtype in _dt.FLOATS:  # nothing to convert
+            return E.div(a, b)
         if _int_operands(a, b):
             a, b = [_cast(x, _dt.get_default_dtype()) if isinstance(x, Tensor) else float(x)
                     for x in (a, b)]
