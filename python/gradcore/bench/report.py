@@ -123,7 +123,8 @@ def time_table(recs):
                     + [_num(r.get(k), "x") for k in ("ratio_eager", "ratio_compiled",
                                                      "ratio_numpy")]
                     + [_num(r.get(f"{k}_gflops")) for k in ("gradcore", "compiled", "torch")]
-                    + [frac, _num(r.get("spread"))])
+                    + [frac, _num(r.get("spread")) + (f" ({r['attempts']} runs)"
+                                                      if r.get("attempts", 1) > 1 else "")])
     return _table(head, rows)
 
 

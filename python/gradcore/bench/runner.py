@@ -1,10 +1,11 @@
 """``python -m gradcore bench``: every workload in its own child process, then the tables.
 
     python -m gradcore bench [--only KEYS] [--json PATH] [--quick] [--reps N] [--threads N]
-                             [--clean-env] [--no-rss]
+                             [--clean-env] [--no-rss] [--retries N] [--max-spread S]
 
 Each workload runs in ``python -m gradcore.bench.worker KEY`` (candidates timed alternately in
-that one process); each training workload then runs once more per framework for its peak RSS
+that one process; a run whose spread is above ``--max-spread`` is redone, at most
+``--retries`` times, keeping the least noisy); each training workload then runs once more per framework for its peak RSS
 (``--rss FRAMEWORK``), so peaks never mix. The parent prints the machine line, the time/ratio
 table, the peak-RSS table and the acceptance targets, and writes every record to ``--json``
 (JSON lines: a "machine" record, one "workload" record per workload, one "target" record per
@@ -45,7 +46,30 @@ def _parser():
     p.add_argument("--max-wait", type=float, default=120.0,
                    help="seconds the load gate may wait for a quiet machine, in all")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per child process")
+    p.add_argument("--retries", type=int, default=2,
+                   help="rerun a workload whose spread is above --max-spread this many times "
+                        "and keep its least noisy run (not under --quick)")
+    p.add_argument("--max-spread", type=float, default=0.3,
+                   help="the spread ((p75 - p25) / median) above which a run counts as noisy")
     return p
+
+
+def _timed_run(argv, env, args):
+    """One workload's timing child, rerun (``--retries``) while its spread is above
+    ``--max-spread``: a whole process can land in a slow period of a shared host that no load
+    gate inside the machine sees. The run with the least spread is kept, with ``attempts``."""
+    best, n = None, 0
+    while True:
+        rec = run_child(argv, env, args.timeout)
+        n += 1
+        if best is None or "error" in best or rec.get("spread", 1e9) < best.get("spread", 1e9):
+            best = rec
+        if "error" in rec or args.quick or n > args.retries or \
+                rec.get("spread", 0.0) <= args.max_spread:
+            break
+        print(f" (spread {rec.get('spread', 0):.2f}, again)", end="", file=sys.stderr, flush=True)
+    best["attempts"] = n
+    return best
 
 
 def child_env(clean):
@@ -115,7 +139,7 @@ def main(argv=None):
         t0 = time.perf_counter()
         print(f"[{i + 1}/{len(keys)}] {key} ...", end="", file=sys.stderr, flush=True)
         share = max(budget, 0.0) / (len(keys) - i)   # the gate's budget, spread evenly
-        rec = run_child([key] + common + ["--max-wait", f"{share:.0f}"], env, args.timeout)
+        rec = _timed_run([key] + common + ["--max-wait", f"{share:.0f}"], env, args)
         rec.setdefault("key", key)
         rec.setdefault("kind", W.kind(key))
         rec.setdefault("record", "workload")
