@@ -186,7 +186,8 @@ def _random_graph(rng, dtype):
     the fast and the Python-only kinds, values reused several times; returns leaves and a
     function building the scalar loss."""
     base = tuple(int(d) for d in rng.integers(1, 4, size=int(rng.integers(0, 3))))
-    shapes = [base] + [tuple(d if rng.random() < 0.6 else 1 for d in base)[int(rng.integers(0, len(base) + 1)):]
+    shapes = [base] + [tuple(d if rng.random() < 0.6 else 1
+                             for d in base)[int(rng.integers(0, len(base) + 1)):]
                        for _ in range(int(rng.integers(1, 4)))]
     data = [rng.standard_normal(s).astype(dtype) for s in shapes]
     grads = [True] + [bool(rng.random() < 0.7) for _ in shapes[1:]]
@@ -200,7 +201,8 @@ def _random_graph(rng, dtype):
                 vals.append(_UNARY[f % len(_UNARY)](vals[i % len(vals)]))
             else:
                 vals.append(_BINARY[f % len(_BINARY)](vals[i % len(vals)], vals[j % len(vals)]))
-        return sum((v * float(k + 1)).sum() for k, v in enumerate(vals[len(leaves):])) + vals[0].sum()
+        outs = vals[len(leaves):]
+        return sum((v * float(k + 1)).sum() for k, v in enumerate(outs)) + vals[0].sum()
 
     def leaves():
         return [gc.tensor(d.copy(), requires_grad=g) for d, g in zip(data, grads)]

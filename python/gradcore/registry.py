@@ -36,7 +36,8 @@ class Primitive:
         from . import dispatch as D
         self.table = (entries, attrs)
         calls = [e if e is None or e is True else
-                 (e[0], [i for i in e[1:] if type(i) is int], [c for c in e[1:] if type(c) is float])
+                 (e[0], [i for i in e[1:] if type(i) is int],
+                  [c for c in e[1:] if type(c) is float])
                  for e in entries]
 
         def vjp(g, needs, *saved):

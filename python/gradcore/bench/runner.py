@@ -5,11 +5,11 @@
 
 Each workload runs in ``python -m gradcore.bench.worker KEY`` (candidates timed alternately in
 that one process; a run whose spread is above ``--max-spread`` is redone, at most
-``--retries`` times, keeping the least noisy); each training workload then runs once more per framework for its peak RSS
-(``--rss FRAMEWORK``), so peaks never mix. The parent prints the machine line, the time/ratio
-table, the peak-RSS table and the acceptance targets, and writes every record to ``--json``
-(JSON lines: a "machine" record, one "workload" record per workload, one "target" record per
-acceptance row). Progress goes to stderr.
+``--retries`` times, keeping the least noisy); each training workload then runs once more per
+framework for its peak RSS (``--rss FRAMEWORK``), so peaks never mix. The parent prints the
+machine line, the time/ratio table, the peak-RSS table and the acceptance targets, and writes
+every record to ``--json`` (JSON lines: a "machine" record, one "workload" record per
+workload, one "target" record per acceptance row). Progress goes to stderr.
 """
 import argparse
 import json
