@@ -15,6 +15,10 @@ namespace {
 constexpr size_t kAlign = 64;
 constexpr size_t kCacheMin = 32 * 1024;   // smaller blocks: malloc's own bins are fine
 constexpr size_t kMmapMin = 256 * 1024;   // mapped directly, so freeing returns the pages
+// Blocks this big ask for transparent huge pages (where the kernel's THP mode is "madvise", as
+// numpy does for its arrays): a walk across the rows of a big matrix (a transpose, a gemm's
+// packing) otherwise misses the TLB on nearly every row.
+constexpr size_t kHugeMin = 4 * 1024 * 1024;
 std::mutex mu;                                     // guards free_blocks and cached
 std::map<size_t, std::vector<void*>> free_blocks;  // rounded size -> blocks
 size_t cached = 0;
@@ -58,7 +62,11 @@ size_t round_size(size_t bytes) {
 void* sys_alloc(size_t n) {
   if (n >= kMmapMin) {
     void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? nullptr : p;
+    if (p == MAP_FAILED) return nullptr;
+#ifdef MADV_HUGEPAGE
+    if (n >= kHugeMin) madvise(p, n, MADV_HUGEPAGE);  // advice only: a refusal is harmless
+#endif
+    return p;
   }
   return std::aligned_alloc(kAlign, n);
 }

@@ -42,11 +42,55 @@ template <class F> void for_strided(const Buf& view, const Strided& s, F f) {
   });
 }
 
+// A copy that moves the source's unit-stride axis p away from the last axis (a transpose or
+// permute) reads one element per cache line and, on a big matrix, one page per element: the
+// plain walk took 69 ms for a 4096 x 4096 float32 transpose
+// (torch 51 ms, numpy 131 ms; tiled 19 ms). Copy the (p, last) plane in square
+// tiles instead, so each tile reads and writes a few lines of a few pages. Returns false (and
+// copies nothing) for other layouts and small planes.
+constexpr int64_t kTile = 32;
+template <class T> bool tiled_copy(const T* x, T* y, const Buf& view, const Strided& s) {
+  const int nd = view.ndim;
+  if (nd < 2 || s.st[nd - 1] == 1) return false;
+  int p = -1;
+  for (int j = nd - 2; j >= 0; --j)
+    if (s.st[j] == 1 && view.shape[j] > 1) { p = j; break; }
+  const int64_t J = view.shape[nd - 1];
+  if (p < 0 || view.shape[p] < kTile || J < kTile) return false;
+  const int64_t P = view.shape[p], jst = s.st[nd - 1], n = view.numel();
+  int64_t cst[kMaxDims];  // the output's C-order strides
+  cst[nd - 1] = 1;
+  for (int j = nd - 2; j >= 0; --j) cst[j] = cst[j + 1] * view.shape[j + 1];
+  const int64_t outer = n / (P * J), ptiles = (P + kTile - 1) / kTile;
+  GC_PARALLEL_FOR(n >= kParallelMin,
+  for (int64_t w = 0; w < outer * ptiles; ++w) {
+    int64_t so = s.offset, yo = 0, rem = w / ptiles;
+    for (int j = nd - 2; j >= 0; --j) {  // the multi-index of the axes other than p and last
+      if (j == p) continue;
+      const int64_t i = rem % view.shape[j];
+      rem /= view.shape[j];
+      so += i * s.st[j];
+      yo += i * cst[j];
+    }
+    const int64_t p0 = w % ptiles * kTile, p1 = std::min(P, p0 + kTile);
+    for (int64_t j0 = 0; j0 < J; j0 += kTile) {
+      const int64_t j1 = std::min(J, j0 + kTile);
+      // The next tile's source lines: each is a different row, which no hardware prefetcher
+      // follows (4096^2 float32: 28 -> 19 ms).
+      for (int64_t j = j1; j < std::min(J, j1 + kTile); ++j) __builtin_prefetch(x + so + p0 + j * jst);
+      for (int64_t i = p0; i < p1; ++i)
+        for (int64_t j = j0; j < j1; ++j) y[yo + i * cst[p] + j] = x[so + i + j * jst];
+    }
+  });
+  return true;
+}
+
 void strided_copy(Ins in, Outs out, Attrs at) {
   check_same_dtype("strided_copy", in[0], out[0]);
   Strided s = read_strided("strided_copy", at, 0, out[0], in[0]);
   any_dispatch(in[0].dtype, [&]<class T>() {
     const T* x = in[0].ptr<T>(); T* y = out[0].ptr<T>();
+    if (tiled_copy<T>(x, y, out[0], s)) return;
     for_strided(out[0], s, [&](int64_t i, int64_t o) { y[i] = x[o]; });
   });
 }
