@@ -30,6 +30,7 @@ def _activation(name, save_output):
         return make(y, prim, (x,), (y if save_output else xd, attrs))
 
     prim.defvjp_table((bid, 0), attrs=1)  # bid(g, saved, g.shape, *attrs)
+    fwd.fast = (prim, kid, save)  # for public wrappers that call graph_op themselves
     return fwd
 
 
@@ -41,12 +42,14 @@ _gelu = _activation("gelu", False)               # dx = g*(Phi(x) + x*phi(x))
 _gelu_tanh = _activation("gelu_tanh", False)
 _softplus = _activation("softplus", False)       # dx = g*sigmoid(beta*x) below the threshold
 _clamp = _activation("clamp", False)             # dx = g*[min <= x <= max]
+_RELU, _SIGMOID, _TANH = _relu.fast, _sigmoid.fast, _tanh.fast
 
 
 @public(method=True, functional=True)
 def relu(x, inplace=False):
     """max(x, 0). ``inplace`` is accepted for torch compatibility; the result is a new tensor."""
-    return _relu(x)
+    r = _graph_op(*_RELU, x)  # graph_op here, not in _relu: one Python frame less per call
+    return r if r is not NotImplemented else _relu(x)
 
 
 @public(method=True, functional=True)
@@ -56,12 +59,14 @@ def leaky_relu(x, negative_slope=0.01, inplace=False):
 
 @public(method=True, functional=True)
 def sigmoid(x):
-    return _sigmoid(x)
+    r = _graph_op(*_SIGMOID, x)  # as relu
+    return r if r is not NotImplemented else _sigmoid(x)
 
 
 @public(method=True, functional=True)
 def tanh(x):
-    return _tanh(x)
+    r = _graph_op(*_TANH, x)  # as relu
+    return r if r is not NotImplemented else _tanh(x)
 
 
 @public(method=True, functional=True)

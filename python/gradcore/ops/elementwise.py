@@ -1,6 +1,5 @@
 """Elementwise ops with numpy broadcasting: arithmetic, comparisons, where, math, cast.
 Kernels: csrc/kernels/elementwise.cpp. Each primitive's forward and vjp sit together."""
-import math
 
 import numpy as np
 
@@ -16,9 +15,6 @@ from ..tensor import Tensor, _empty, as_tensor, _wrap
 _graph_op = _C.graph_op
 
 
-def _fast_scalar(v):
-    """A Python int or float (not bool): with a float tensor, the C path's affine."""
-    return type(v) is float or type(v) is int
 _SCALARS = (int, float, bool, np.number, np.bool_)
 _F32, _F64 = _dt.float32, _dt.float64
 
@@ -227,14 +223,22 @@ def _(g, needs, x, p):
 
 @public(method=True, operators=("__add__",), reflected=("__radd__",))
 def add(a, b, alpha=1):
-    if alpha == 1 and (_fast_scalar(a) or _fast_scalar(b)):  # tensor + number, in C
-        r = (_graph_op(_affine, K.affine, 5, a, 1.0, b) if type(a) is Tensor else
-             _graph_op(_affine, K.affine, 5, b, 1.0, a))
-        if r is not NotImplemented:
-            return r
-    if alpha == 1 and type(a) is Tensor and type(b) is Tensor:
-        r = _graph_op(_add, K.add, 0, a, b)  # the common case in C (bind/graph.cpp)
-        return r if r is not NotImplemented else _binary(_add, K.add, "add", a, b, True)
+    # The common cases in C (bind/graph.cpp): tensor + tensor, tensor + number (affine). The
+    # types are tested inline: each helper call would add a Python frame to every op.
+    ta, tb = type(a), type(b)
+    if alpha == 1:
+        if ta is Tensor:
+            r = (_graph_op(_add, K.add, 0, a, b) if tb is Tensor else
+                 _graph_op(_affine, K.affine, 5, a, 1.0, b) if tb is float or tb is int else
+                 NotImplemented)
+            if r is not NotImplemented:
+                return r
+            if tb is Tensor:
+                return _binary(_add, K.add, "add", a, b, True)
+        elif tb is Tensor and (ta is float or ta is int):
+            r = _graph_op(_affine, K.affine, 5, b, 1.0, a)
+            if r is not NotImplemented:
+                return r
     if alpha != 1:
         b = mul(b, alpha)
     if isinstance(b, _SCALARS):
@@ -246,14 +250,20 @@ def add(a, b, alpha=1):
 
 @public(method=True, aliases=("subtract",), operators=("__sub__",), reflected=("__rsub__",))
 def sub(a, b, alpha=1):
-    if alpha == 1 and (_fast_scalar(a) or _fast_scalar(b)):  # tensor - number, in C
-        r = (_graph_op(_affine, K.affine, 5, a, 1.0, -b) if type(a) is Tensor else
-             _graph_op(_affine, K.affine, 5, b, -1.0, a))
-        if r is not NotImplemented:
-            return r
-    if alpha == 1 and type(a) is Tensor and type(b) is Tensor:
-        r = _graph_op(_sub, K.sub, 0, a, b)  # the common case in C (bind/graph.cpp)
-        return r if r is not NotImplemented else _binary(_sub, K.sub, "sub", a, b, True)
+    ta, tb = type(a), type(b)   # the common cases in C, as add
+    if alpha == 1:
+        if ta is Tensor:
+            r = (_graph_op(_sub, K.sub, 0, a, b) if tb is Tensor else
+                 _graph_op(_affine, K.affine, 5, a, 1.0, -b) if tb is float or tb is int else
+                 NotImplemented)
+            if r is not NotImplemented:
+                return r
+            if tb is Tensor:
+                return _binary(_sub, K.sub, "sub", a, b, True)
+        elif tb is Tensor and (ta is float or ta is int):
+            r = _graph_op(_affine, K.affine, 5, b, -1.0, a)
+            if r is not NotImplemented:
+                return r
     if alpha != 1:
         b = mul(b, alpha)
     if isinstance(b, _SCALARS):
@@ -265,14 +275,19 @@ def sub(a, b, alpha=1):
 
 @public(method=True, aliases=("multiply",), operators=("__mul__",), reflected=("__rmul__",))
 def mul(a, b):
-    if _fast_scalar(a) or _fast_scalar(b):  # tensor * number, in C
-        r = (_graph_op(_affine, K.affine, 5, a, b, 0.0) if type(a) is Tensor else
-             _graph_op(_affine, K.affine, 5, b, a, 0.0))
+    ta, tb = type(a), type(b)   # the common cases in C, as add
+    if ta is Tensor:
+        r = (_graph_op(_mul, K.mul, 0, a, b) if tb is Tensor else
+             _graph_op(_affine, K.affine, 5, a, b, 0.0) if tb is float or tb is int else
+             NotImplemented)
         if r is not NotImplemented:
             return r
-    if type(a) is Tensor and type(b) is Tensor:
-        r = _graph_op(_mul, K.mul, 0, a, b)  # the common case in C (bind/graph.cpp)
-        return r if r is not NotImplemented else _binary(_mul, K.mul, "mul", a, b, True)
+        if tb is Tensor:
+            return _binary(_mul, K.mul, "mul", a, b, True)
+    elif tb is Tensor and (ta is float or ta is int):
+        r = _graph_op(_affine, K.affine, 5, b, a, 0.0)
+        if r is not NotImplemented:
+            return r
     if isinstance(b, _SCALARS):
         return _scalar_arith(K.mul, "mul", a, b, False, lambda t: affine(t, float(b), 0.0, "mul"))
     if isinstance(a, _SCALARS):
@@ -282,12 +297,11 @@ def mul(a, b):
 
 @public(method=True, aliases=("divide",), operators=("__truediv__",), reflected=("__rtruediv__",))
 def div(a, b):
-    if type(a) is Tensor and _fast_scalar(b) and b != 0:  # tensor / number, in C
-        r = _graph_op(_affine, K.affine, 5, a, 1.0 / float(b), 0.0)
-        if r is not NotImplemented:
-            return r
-    if type(a) is Tensor and type(b) is Tensor:
-        r = _graph_op(_div, K.div, 0, a, b)  # the common case in C (bind/graph.cpp)
+    if type(a) is Tensor:   # the common cases in C, as add
+        tb = type(b)
+        r = (_graph_op(_div, K.div, 0, a, b) if tb is Tensor else
+             _graph_op(_affine, K.affine, 5, a, 1.0 / b, 0.0)
+             if (tb is float or tb is int) and b != 0 else NotImplemented)
         if r is not NotImplemented:
             return r
     # true division: integer operands become the default float dtype (torch)
