@@ -133,6 +133,9 @@ def test_targets_and_tables_from_records():
     from gradcore.bench.runner import _derive
     _derive(recs, 100.0)
     assert recs[0]["rss_vs_torch"] == 0.5 and recs[0]["step_vs_sgemm"] == pytest.approx(50.0)
+    local = [{"key": "mlp_wide", "gradcore_ms": 2.0, "flops": 4e6, "sgemm_ref_local_gflops": 50.0}]
+    _derive(local, 100.0)   # the rate measured in the workload's own process wins
+    assert local[0]["step_vs_sgemm"] == pytest.approx(25.0)
     tg = R.targets(recs, quick=False)
     t = {x["metric"]: x for x in tg if x["key"] == "mlp_mnist"}
     assert t["eager vs torch"]["met"] and t["compiled vs torch"]["met"]

@@ -118,7 +118,8 @@ def _derive(recs, ref_gflops):
                 if f"{k}_gflops" in r:
                     r[f"sgemm_fraction_{k}"] = r[f"{k}_gflops"] / ref_gflops
             if r.get("gradcore_ms"):   # step time / (FLOPs at the sgemm rate)
-                r["step_vs_sgemm"] = r["gradcore_ms"] / (r["flops"] / ref_gflops / 1e6)
+                rate = r.get("sgemm_ref_local_gflops") or ref_gflops   # the same process's
+                r["step_vs_sgemm"] = r["gradcore_ms"] / (r["flops"] / rate / 1e6)
             r["sgemm_ref_gflops"] = ref_gflops
         rss = r.get("rss") or {}
         g, t = rss.get("gradcore", {}), rss.get("torch", {})

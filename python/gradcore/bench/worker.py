@@ -17,6 +17,7 @@ import sys
 import time
 
 FRAMEWORKS = ("gradcore", "compiled", "torch", "numpy")
+REF = "sgemm_ref"   # the candidate that measures the step bound's sgemm rate (W.STEP_BOUND)
 
 
 def status_mb(field):
@@ -142,7 +143,14 @@ def measure(args):
             rec.update(_recording(gc, spec, 2 if args.quick else 5, s.gate))
         cands, loss0 = W.train_candidates(gc, torch, spec, fws)
         rec.update({f"loss0_{k}": v for k, v in loss0.items()})
+        n_ref = W.STEP_BOUND.get(args.key)
+        if n_ref and "gradcore" in cands and not args.quick:
+            # The step bound's sgemm rate, timed alternately with the steps in this process, so
+            # a slow period of the host slows the rate and the step alike.
+            cands[REF] = W.sgemm_candidates(gc, None, n_ref, ["gradcore"])["gradcore"]
         med, spread = s.time(cands, target_s=long_block)
+        if REF in med:
+            rec["sgemm_ref_local_gflops"] = 2.0 * n_ref ** 3 / med.pop(REF) / 1e9
     for k, v in med.items():
         rec[f"{k}_ms"] = v * 1e3
         if rec.get("flops"):

@@ -22,6 +22,9 @@ MLPS = {  # key: (dims, batch, optimizer, loss), quick dims/batch
 }
 RNNS = {"rnn": "RNN", "lstm": "LSTM"}   # input 32, hidden 64, 20 steps, batch 32, 10 classes
 
+# Workloads whose step time is put against (step FLOPs / sgemm rate): the size of the sgemm
+# whose rate is measured in the same process, alternating with the steps.
+STEP_BOUND = {"mlp_wide": 1024}
 KEYS = (list(SGEMM) + ["tiny_chain"] + list(MLPS) + ["lenet", "rnn", "lstm", "vae"])
 GROUPS = {"sgemm": list(SGEMM), "mlp": list(MLPS), "train": list(MLPS) + ["lenet", "rnn",
                                                                            "lstm", "vae"]}
