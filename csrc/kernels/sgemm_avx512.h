@@ -144,12 +144,15 @@ inline void pack_b(const float* B, int64_t ldb, bool tb, int64_t kc, int64_t n, 
   }
 }
 
-// 12 x 32 tile: C[0:m, 0:n] (+)= a-panel (kc x 12) @ b-panel (kc x 32).
-inline void kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* C,
-                   int64_t ldc, int m, int n, bool accum) {
-  __m512 c0[kMr], c1[kMr];
+// MR x 32 tile: C[0:m, 0:n] (+)= a-panel (kc x 12, its first MR rows used) @ b-panel (kc x 32).
+// MR < 12 runs a panel's edge (m < 12 rows) without the FMAs of its zero rows: 256 rows are 21
+// full panels and one of 4, and the full tile there wasted 3% of the product's FMAs.
+template <int MR>
+inline void kernel_rows(int64_t kc, const float* __restrict a, const float* __restrict b,
+                        float* C, int64_t ldc, int m, int n, bool accum) {
+  __m512 c0[MR], c1[MR];
 #pragma GCC unroll 12
-  for (int i = 0; i < kMr; ++i) {
+  for (int i = 0; i < MR; ++i) {
     c0[i] = _mm512_setzero_ps(); c1[i] = _mm512_setzero_ps();
     // The C tile is touched only after kc steps: fetch its lines now (both 64-byte halves).
     _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
@@ -159,7 +162,7 @@ inline void kernel(int64_t kc, const float* __restrict a, const float* __restric
   for (int64_t k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 12
-    for (int i = 0; i < kMr; ++i) {
+    for (int i = 0; i < MR; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
       c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
       c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
@@ -169,7 +172,7 @@ inline void kernel(int64_t kc, const float* __restrict a, const float* __restric
   }
   const __mmask16 m0 = mask_lo(n), m1 = mask_hi(n);
 #pragma GCC unroll 12
-  for (int i = 0; i < kMr; ++i) {
+  for (int i = 0; i < MR; ++i) {
     if (i >= m) break;
     float* r = C + i * ldc;
     if (accum) {
@@ -179,6 +182,14 @@ inline void kernel(int64_t kc, const float* __restrict a, const float* __restric
     _mm512_mask_storeu_ps(r, m0, c0[i]);
     _mm512_mask_storeu_ps(r + 16, m1, c1[i]);
   }
+}
+
+// The 12 x 32 tile, or a narrower one for an edge panel of m < 12 rows.
+inline void kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* C,
+                   int64_t ldc, int m, int n, bool accum) {
+  if (m > 8) kernel_rows<kMr>(kc, a, b, C, ldc, m, n, accum);
+  else if (m > 4) kernel_rows<8>(kc, a, b, C, ldc, m, n, accum);
+  else kernel_rows<4>(kc, a, b, C, ldc, m, n, accum);
 }
 
 // C (m x n, ldc) = op(A) @ op(B) (+= when accum) on the calling thread; k >= 1. Returns false (and leaves C
