@@ -158,9 +158,9 @@ template <class T> struct StepGemm {
 };
 
 // Small per-call buffers (a step's rows, bias sums, column sums) that only grow.
-// Slots: 0 per-step rows, 1 bias sums, 2 column sums.
+// Slots: 0 per-step rows, 1 bias sums.
 template <class T> T* scratch(int slot, int64_t n) {
-  static thread_local std::vector<T> buf[3];
+  static thread_local std::vector<T> buf[2];
   std::vector<T>& b = buf[slot];
   if (int64_t(b.size()) < n) b.resize(size_t(n));
   return b.data();
@@ -261,15 +261,25 @@ template <class T> void init_rows(const Buf& h0, T* dst, int64_t n) {
   else std::fill(dst, dst + n, T(0));
 }
 
+// The copies and sums after the recurrence run split over the threads from this many elements:
+// on one thread they kept the other idle for ~10% of an LSTM step (input 32, hidden 64, batch
+// 32, 20 steps). Each split is by rows of the result, so every sum keeps its order.
+constexpr int64_t kTailParallelMin = int64_t(1) << 15;
+
 // Column sums of a (rows, cols) matrix, accumulated in double; written to each non-empty output.
+// Threads take blocks of 16 columns; each column is summed over the rows in order.
 template <class T> void colsum(const T* a, int64_t rows, int64_t cols, T* o1, T* o2) {
   if (!o1 && !o2) return;
-  double* acc = scratch<double>(2, cols);
-  std::fill(acc, acc + cols, 0.0);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) acc[c] += double(a[r * cols + c]);
-  for (T* o : {o1, o2})
-    if (o) for (int64_t c = 0; c < cols; ++c) o[c] = T(acc[c]);
+  const int64_t blocks = (cols + 15) / 16;
+  GC_PARALLEL_FOR(rows * cols >= kTailParallelMin,
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t c0 = b * 16, c1 = std::min(cols, c0 + 16);
+    double acc[16] = {};
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = c0; c < c1; ++c) acc[c - c0] += double(a[r * cols + c]);
+    for (T* o : {o1, o2})
+      if (o) for (int64_t c = c0; c < c1; ++c) o[c] = T(acc[c - c0]);
+  });
 }
 
 // Shared end of the backward kernels, from the gate gradients dGi (input side, (L, N, GH)) and
@@ -289,15 +299,18 @@ void backward_weights(const Dims& d, const T* dGi, const T* dGh, const T* x, con
     const int64_t W = d.I + d.H, GH = d.GH();
     Block<T> xh_(R * W), dw_(GH * W);
     T *xh = xh_.p, *dw = dw_.p;
+    GC_PARALLEL_FOR(R * W >= kTailParallelMin,
     for (int64_t r = 0; r < R; ++r) {
       std::copy(x + r * d.I, x + (r + 1) * d.I, xh + r * W);
       std::copy(hp + r * d.H, hp + (r + 1) * d.H, xh + r * W + d.I);
-    }
+    });
     gemm_one<T>(dGi, xh, dw, GH, W, R, true, false, true);
+    T *wi = dw_ih.ptr<T>(), *wh = dw_hh.ptr<T>();
+    GC_PARALLEL_FOR(GH * W >= kTailParallelMin,
     for (int64_t j = 0; j < GH; ++j) {
-      std::copy(dw + j * W, dw + j * W + d.I, dw_ih.ptr<T>() + j * d.I);
-      std::copy(dw + j * W + d.I, dw + (j + 1) * W, dw_hh.ptr<T>() + j * d.H);
-    }
+      std::copy(dw + j * W, dw + j * W + d.I, wi + j * d.I);
+      std::copy(dw + j * W + d.I, dw + (j + 1) * W, wh + j * d.H);
+    });
   } else {
     gemm_one<T>(dGi, x, dw_ih.ptr<T>(), d.GH(), d.I, R, true, false, true);
     gemm_one<T>(dGh, hp, dw_hh.ptr<T>(), d.GH(), d.H, R, true, false, true);
