@@ -67,7 +67,12 @@ size_t default_limit() {
   return p < g ? p : g;
 }
 size_t limit = default_limit();
-std::atomic<bool> small_on{limit > 0};   // small blocks are cached (see SmallCache)
+#ifdef GC_SANITIZE
+constexpr bool kSanitized = true;   // every free reaches ASan, which then catches use-after-free
+#else
+constexpr bool kSanitized = false;
+#endif
+std::atomic<bool> small_on{limit > 0 && !kSanitized};   // small blocks are cached (SmallCache)
 const size_t max_bytes = phys_bytes();
 
 size_t round_size(size_t bytes) {
@@ -171,7 +176,7 @@ void storage_set_cache_limit(size_t bytes) {
   std::lock_guard<std::mutex> lock(mu);
   limit = bytes;
   shrink_to(limit);
-  small_on.store(bytes > 0, std::memory_order_relaxed);
+  small_on.store(bytes > 0 && !kSanitized, std::memory_order_relaxed);
   if (bytes == 0) small().clear();
 }
 void storage_reset_peak() { peak.store(allocated.load()); }
