@@ -489,14 +489,5 @@ _abs.defvjp_table((K.abs_backward, 0))    # dx = g*sign(x)
 _sin.defvjp_table((K.sin_backward, 0))    # dx = g*cos(x)
 _cos.defvjp_table((K.cos_backward, 0))    # dx = -g*sin(x)
 
-
-@public(method=True)
-def rsqrt(x):
-    return pow(x, -0.5)
-
-
-@public(method=True)
-def square(x):
-    return pow(x, 2.0)
-
-# In-place twins (add_, x += y, clamp_, ...) live in ops/inplace.py.
+# rsqrt and square are in ops/more.py; the in-place twins (add_, x += y, clamp_, ...) in
+# ops/inplace.py.

@@ -82,6 +82,16 @@ def reciprocal(x):
 
 
 @public(method=True)
+def rsqrt(x):
+    return E.pow(x, -0.5)
+
+
+@public(method=True)
+def square(x):
+    return E.pow(x, 2.0)
+
+
+@public(method=True)
 def erfc(x):
     return E.sub(1.0, erf(x))
 
