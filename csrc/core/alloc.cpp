@@ -31,16 +31,24 @@ std::atomic<size_t> allocated{0}, peak{0}, n_alloc{0}, n_hits{0};
 // 13% of the tiny chain's time. At most kSmallBytes per thread; GRADCORE_CACHE_LIMIT=0 turns
 // it off with the rest of the cache; a thread's blocks go back to malloc when it exits.
 constexpr size_t kSmallMax = 4096, kSmallBytes = 1 << 20;
+// small_state: 0 not built yet, 1 alive, 2 destroyed at thread exit (a storage freed after that,
+// by another thread-local's destructor, goes straight to free()).
+thread_local int small_state = 0;
 struct SmallCache {
   std::vector<void*> lists[kSmallMax / kAlign + 1];  // index: size / kAlign
   size_t bytes = 0;
+  SmallCache() { small_state = 1; }
   void clear() {
     for (auto& v : lists) { for (void* p : v) std::free(p); v.clear(); }
     bytes = 0;
   }
-  ~SmallCache() { clear(); }
+  ~SmallCache() { clear(); small_state = 2; }
 };
-SmallCache& small() { static thread_local SmallCache c; return c; }
+SmallCache* small() {
+  if (small_state == 2) return nullptr;
+  static thread_local SmallCache c;
+  return &c;
+}
 
 void count_alloc(size_t n) {
   size_t now = allocated.fetch_add(n, std::memory_order_relaxed) + n;
@@ -110,12 +118,13 @@ void* storage_alloc(size_t bytes) {
   if (bytes > max_bytes) throw std::bad_alloc();  // more than the machine has
   size_t n = round_size(bytes == 0 ? kAlign : bytes);
   n_alloc.fetch_add(1, std::memory_order_relaxed);
-  if (n <= kSmallMax) {
-    auto& v = small().lists[n / kAlign];
+  SmallCache* c = n <= kSmallMax ? small() : nullptr;
+  if (c) {
+    auto& v = c->lists[n / kAlign];
     if (!v.empty()) {
       void* p = v.back();
       v.pop_back();
-      small().bytes -= n;
+      c->bytes -= n;
       n_hits.fetch_add(1, std::memory_order_relaxed);
       count_alloc(n);
       return p;
@@ -146,8 +155,8 @@ void storage_free(void* p, size_t bytes) {
   size_t n = round_size(bytes == 0 ? kAlign : bytes);
   allocated.fetch_sub(n, std::memory_order_relaxed);
   if (n <= kSmallMax && small_on.load(std::memory_order_relaxed)) {
-    SmallCache& c = small();
-    if (c.bytes + n <= kSmallBytes) { c.lists[n / kAlign].push_back(p); c.bytes += n; return; }
+    SmallCache* c = small();
+    if (c && c->bytes + n <= kSmallBytes) { c->lists[n / kAlign].push_back(p); c->bytes += n; return; }
   }
   if (n >= kCacheMin) {
     std::lock_guard<std::mutex> lock(mu);
@@ -164,7 +173,7 @@ void storage_empty_cache() {
     shrink_to(0);
     free_blocks.clear();
   }
-  small().clear();  // the calling thread's small blocks (another thread's go when it exits)
+  if (SmallCache* c = small()) c->clear();  // this thread's (another's go when it exits)
   malloc_trim(0);
 }
 
@@ -177,7 +186,7 @@ void storage_set_cache_limit(size_t bytes) {
   limit = bytes;
   shrink_to(limit);
   small_on.store(bytes > 0 && !kSanitized, std::memory_order_relaxed);
-  if (bytes == 0) small().clear();
+  if (SmallCache* c = small(); c && bytes == 0) c->clear();
 }
 void storage_reset_peak() { peak.store(allocated.load()); }
 
