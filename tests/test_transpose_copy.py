@@ -57,3 +57,11 @@ def test_permute_gradient_through_tiled_copy():
     x = gc.tensor(a, requires_grad=True)
     (x.permute(2, 0, 1) * gc.tensor(w)).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), w.transpose(1, 2, 0))
+
+
+def test_empty_views():
+    for shape, perm in [((0, 40, 40), (0, 2, 1)), ((40, 0, 40), (2, 1, 0)), ((40, 40, 0), (1, 0, 2))]:
+        a = np.zeros(shape, np.float32)
+        out = gc.tensor(a).permute(*perm).numpy()
+        assert out.shape == a.transpose(perm).shape
+

@@ -51,7 +51,8 @@ template <class F> void for_strided(const Buf& view, const Strided& s, F f) {
 constexpr int64_t kTile = 32;
 template <class T> bool tiled_copy(const T* x, T* y, const Buf& view, const Strided& s) {
   const int nd = view.ndim;
-  if (nd < 2 || s.st[nd - 1] == 1) return false;
+  // An empty view: read_strided stopped at its zero-size axis and left later strides unset.
+  if (nd < 2 || view.numel() == 0 || s.st[nd - 1] == 1) return false;
   int p = -1;
   for (int j = nd - 2; j >= 0; --j)
     if (s.st[j] == 1 && view.shape[j] > 1) { p = j; break; }
