@@ -157,7 +157,7 @@ template <class T> struct StepGemm {
 #endif
 };
 
-// Small per-call buffers (a step's rows, bias sums, column sums) that only grow.
+// Small per-call buffers (a step's rows, bias sums) that only grow.
 // Slots: 0 per-step rows, 1 bias sums.
 template <class T> T* scratch(int slot, int64_t n) {
   static thread_local std::vector<T> buf[2];
