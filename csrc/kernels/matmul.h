@@ -17,4 +17,12 @@ template <class T>
 void gemm_one(const T* A, const T* B, T* C, int64_t M, int64_t N, int64_t K, bool ta, bool tb,
               bool parallel);
 
+// C = op(A) @ B and C2 = op(A) @ B2 in one product over [B | B2] (B (K, N1), B2 (K, N2), both
+// row-major and untransposed; C (M, N1), C2 (M, N2)), split by rows across the threads: A is
+// packed once for both. Returns false, writing nothing, where that path does not apply (not
+// float32 on AVX-512, N1 not a multiple of 32, N1 + N2 over one B block, a small product).
+template <class T>
+bool gemm_cat(const T* A, int64_t lda, bool ta, const T* B, int64_t ldb, int64_t N1, const T* B2,
+              int64_t ldb2, int64_t N2, T* C, int64_t ldc, T* C2, int64_t ldc2, int64_t M, int64_t K);
+
 }  // namespace gc

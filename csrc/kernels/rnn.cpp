@@ -120,6 +120,9 @@ void lstm_forward(Ins in, Outs out, Attrs at) {
       T* tc = tcb + row * H;
       const T* cp = cs + d.prev(t) * d.NH() + r;
       T *c = cs + d.out(t) * d.NH() + r, *h = hs + d.out(t) * d.NH() + r;
+#ifdef __AVX512F__
+      if constexpr (std::is_same_v<T, float>) { vmath::lstm_cell(P, g, bs, cp, c, tc, h, H); return; }
+#endif
 #pragma omp simd
       for (int64_t j = 0; j < G4; ++j) P[j] += g[j] + bs[j];
       vsigmoid(P, g, 2 * H);
