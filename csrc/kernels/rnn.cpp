@@ -43,10 +43,15 @@ void rnn_forward(Ins in, Outs out, Attrs at) {
     const int64_t H = d.H;
     // xp goes straight into the output rows, which each step then overwrites in place.
     forward_frame<T>(d, in[0].ptr<T>(), in[2].ptr<T>(), in[3].ptr<T>(), hs + d.out(0) * d.NH(),
-                     hs, [&](int64_t t, int64_t n, T* P) {
+                     hs, true, [&](int64_t t, int64_t n, T* P, bool fused) {
       T* h = hs + d.out(t) * d.NH() + n * H;
+      if (fused) {  // P holds x_t W_ih^T too
 #pragma omp simd
-      for (int64_t j = 0; j < H; ++j) P[j] += h[j] + bs[j];
+        for (int64_t j = 0; j < H; ++j) P[j] += bs[j];
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) P[j] += h[j] + bs[j];
+      }
       if (relu) for (int64_t j = 0; j < H; ++j) h[j] = P[j] > T(0) || P[j] != P[j] ? P[j] : T(0);
       else vtanh(P, h, H);
     });
@@ -113,16 +118,20 @@ void lstm_forward(Ins in, Outs out, Attrs at) {
     init_rows<T>(in[2], cs + d.h0_row() * d.NH(), d.NH());
     const T* bs = bias_sum<T>(d, in[5], in[6], false);
     const int64_t H = d.H, G4 = d.GH();
-    forward_frame<T>(d, in[0].ptr<T>(), in[3].ptr<T>(), in[4].ptr<T>(), gates, hs,
-                     [&](int64_t t, int64_t n, T* P) {
+    forward_frame<T>(d, in[0].ptr<T>(), in[3].ptr<T>(), in[4].ptr<T>(), gates, hs, true,
+                     [&](int64_t t, int64_t n, T* P, bool fused) {
       const int64_t row = t * d.N + n, r = n * H;
-      T* g = gates + row * G4;  // holds x_t W_ih^T on entry
+      T* g = gates + row * G4;  // holds x_t W_ih^T on entry (unless fused: P holds it)
       T* tc = tcb + row * H;
       const T* cp = cs + d.prev(t) * d.NH() + r;
       T *c = cs + d.out(t) * d.NH() + r, *h = hs + d.out(t) * d.NH() + r;
 #ifdef __AVX512F__
-      if constexpr (std::is_same_v<T, float>) { vmath::lstm_cell(P, g, bs, cp, c, tc, h, H); return; }
+      if constexpr (std::is_same_v<T, float>) {
+        vmath::lstm_cell(P, fused ? nullptr : g, g, bs, cp, c, tc, h, H);
+        return;
+      }
 #endif
+      (void)fused;  // only the AVX-512 float32 path fuses
 #pragma omp simd
       for (int64_t j = 0; j < G4; ++j) P[j] += g[j] + bs[j];
       vsigmoid(P, g, 2 * H);
@@ -209,8 +218,8 @@ void gru_forward(Ins in, Outs out, Attrs at) {
     const T* bs = bias_sum<T>(d, in[4], in[5], true);
     const int64_t H = d.H, G3 = d.GH();
     const T* bhn = bs + G3;
-    forward_frame<T>(d, in[0].ptr<T>(), in[2].ptr<T>(), in[3].ptr<T>(), gates, hs,
-                     [&](int64_t t, int64_t n, T* P) {
+    forward_frame<T>(d, in[0].ptr<T>(), in[2].ptr<T>(), in[3].ptr<T>(), gates, hs, false,
+                     [&](int64_t t, int64_t n, T* P, bool) {
       const int64_t row = t * d.N + n, r = n * H;
       T *g = gates + row * G3, *hn = hnb + row * H;  // g holds x_t W_ih^T on entry
       const T* hp = hs + d.prev(t) * d.NH() + r;

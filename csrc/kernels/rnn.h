@@ -105,20 +105,34 @@ template <class T> struct StepGemm {
   }
   // `inner`: the caller is one of over_rows' threads, so the product stays on this thread;
   // otherwise a big product (a small batch with a big hidden size) splits its column panels.
-  void operator()(const T* A, T* C, int64_t m, bool inner) const {
+  // With `first` (packed too, same n): C = A1 @ op(first's B) + A @ op(B) in one pass, A1 (m, first.k):
+  // the forward's input projection x_t W_ih^T joins each step's product.
+  void operator()(const T* A, T* C, int64_t m, bool inner, const StepGemm* first = nullptr,
+                  const T* A1 = nullptr) const {
     const bool split = !inner && m * n * k >= kStepParallelMin;
 #ifdef __AVX512F__
     if constexpr (std::is_same_v<T, float>) {
-      if (packed) { mul_packed(A, C, m, split); return; }
+      if (packed) { mul_packed(A, C, m, split, first, A1); return; }
     }
 #endif
     gemm_one<T>(A, B, C, m, n, k, false, tb, split);
   }
 #ifdef __AVX512F__
+  // The MR x 32 tile over two products into the same sums: A1 (k1 columns) with its packed
+  // panel b1 first (k1 = 0: none), then A (k columns) with b.
   template <int MR>
-  static void tile(int64_t k, const float* A, const float* b, float* C, int64_t ldc, int nr) {
+  static void tile(int64_t k1, const float* A1, const float* b1, int64_t k, const float* A,
+                   const float* b, float* C, int64_t ldc, int nr) {
     __m512 c0[MR], c1[MR];
     for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int64_t kk = 0; kk < k1; ++kk, b1 += 32) {
+      const __m512 b0 = _mm512_load_ps(b1), b1v = _mm512_load_ps(b1 + 16);
+      for (int i = 0; i < MR; ++i) {
+        const __m512 a = _mm512_set1_ps(A1[i * k1 + kk]);
+        c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+        c1[i] = _mm512_fmadd_ps(a, b1v, c1[i]);
+      }
+    }
     for (int64_t kk = 0; kk < k; ++kk, b += 32) {
       const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
       for (int i = 0; i < MR; ++i) {
@@ -133,23 +147,26 @@ template <class T> struct StepGemm {
       _mm512_mask_storeu_ps(C + i * ldc + 16, m1, c1[i]);
     }
   }
-  void mul_packed(const float* A, float* C, int64_t m, bool split) const {
+  void mul_packed(const float* A, float* C, int64_t m, bool split, const StepGemm* first,
+                  const float* A1) const {
+    const int64_t k1 = first ? first->k : 0;
     GC_PARALLEL_FOR(split,
     for (int64_t j0 = 0; j0 < n; j0 += 32) {
       const float* b = packed + j0 * k;  // panel j0 / 32 of 32 * k floats
+      const float* b1 = first ? first->packed + j0 * k1 : nullptr;
       const int nr = int(std::min<int64_t>(32, n - j0));
       int64_t i = 0;
-      for (; i + 8 <= m; i += 8) tile<8>(k, A + i * k, b, C + i * n + j0, n, nr);
-      const float* a = A + i * k;
+      for (; i + 8 <= m; i += 8) tile<8>(k1, A1 + i * k1, b1, k, A + i * k, b, C + i * n + j0, n, nr);
+      const float *a = A + i * k, *a1 = A1 + i * k1;
       float* c = C + i * n + j0;
       switch (m - i) {
-        case 7: tile<7>(k, a, b, c, n, nr); break;
-        case 6: tile<6>(k, a, b, c, n, nr); break;
-        case 5: tile<5>(k, a, b, c, n, nr); break;
-        case 4: tile<4>(k, a, b, c, n, nr); break;
-        case 3: tile<3>(k, a, b, c, n, nr); break;
-        case 2: tile<2>(k, a, b, c, n, nr); break;
-        case 1: tile<1>(k, a, b, c, n, nr); break;
+        case 7: tile<7>(k1, a1, b1, k, a, b, c, n, nr); break;
+        case 6: tile<6>(k1, a1, b1, k, a, b, c, n, nr); break;
+        case 5: tile<5>(k1, a1, b1, k, a, b, c, n, nr); break;
+        case 4: tile<4>(k1, a1, b1, k, a, b, c, n, nr); break;
+        case 3: tile<3>(k1, a1, b1, k, a, b, c, n, nr); break;
+        case 2: tile<2>(k1, a1, b1, k, a, b, c, n, nr); break;
+        case 1: tile<1>(k1, a1, b1, k, a, b, c, n, nr); break;
         default: break;
       }
     });
@@ -239,19 +256,29 @@ template <class T> T* bias_sum(const Dims& d, const Buf& b_ih, const Buf& b_hh, 
 }
 
 // Shared frame of the forward kernels: xp = X @ W_ih^T (all steps), then per step
-// tmp = h_prev @ W_hh^T and cell(t, n, tmp row n) for each batch row n.
+// tmp = h_prev @ W_hh^T and cell(t, n, tmp row n, false) for each batch row n.
+// `fuse` (LSTM, RNN; not GRU, whose n gate keeps the two sides apart): where W_hh is packed
+// (float32, AVX-512), W_ih is packed too and each step's product takes x_t W_ih^T along
+// (tmp = x_t W_ih^T + h_prev W_hh^T, cell(..., true)), so xp is never written: the projection's
+// own parallel region, its packing and xp's round trip through memory are saved.
 template <class T, class Cell>
 void forward_frame(const Dims& d, const T* x, const T* w_ih, const T* w_hh, T* xp, const T* hs,
-                   Cell cell) {
-  gemm_one<T>(x, w_ih, xp, d.L * d.N, d.GH(), d.I, false, true, true);
-  const StepGemm<T> mm(w_hh, d.GH(), d.H, true);
-  T* tmp = scratch<T>(0, d.N * d.GH());
+                   bool fuse, Cell cell) {
   const int64_t GH = d.GH();
-  over_rows(d.N, d.L * d.N * GH * d.H, [&](int64_t n0, int64_t n1, bool par) {
+  const StepGemm<T> mm(w_hh, GH, d.H, true);
+  std::unique_ptr<StepGemm<T>> mi;
+  if (fuse && mm.packed && d.I > 0) mi = std::make_unique<StepGemm<T>>(w_ih, GH, d.I, true);
+  if (!mi || !mi->packed) {
+    mi.reset();
+    gemm_one<T>(x, w_ih, xp, d.L * d.N, GH, d.I, false, true, true);
+  }
+  T* tmp = scratch<T>(0, d.N * GH);
+  over_rows(d.N, d.L * d.N * GH * (d.H + (mi ? d.I : 0)), [&](int64_t n0, int64_t n1, bool par) {
     for (int64_t s = 0; s < d.L; ++s) {
       const int64_t t = d.rev ? d.L - 1 - s : s;
-      mm(hs + d.prev(t) * d.NH() + n0 * d.H, tmp + n0 * GH, n1 - n0, par);
-      step_rows(n0, n1, GH, par, [&](int64_t n) { cell(t, n, tmp + n * GH); });
+      mm(hs + d.prev(t) * d.NH() + n0 * d.H, tmp + n0 * GH, n1 - n0, par, mi.get(),
+         x + (t * d.N + n0) * d.I);
+      step_rows(n0, n1, GH, par, [&](int64_t n) { cell(t, n, tmp + n * GH, bool(mi)); });
     }
   });
 }

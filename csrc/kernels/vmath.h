@@ -82,17 +82,19 @@ inline void sigmoid(const float* a, float* y, int64_t n) { map16(a, y, n, sigmoi
 inline void tanh(const float* a, float* y, int64_t n) { map16(a, y, n, tanh16); }
 
 // One row of the LSTM cell (rnn.cpp), 16 lanes of all four gates per pass: the pre-activations
-// are P + (xp + bias) for P = h W_hh^T (gate blocks of H), xp = x W_ih^T (read from g, which
-// receives the activated [i f g o]); c = f cp + i g, tc = tanh(c), h = o tc. One pass instead of
-// seven over the row (each gate's load, activation and store stay in registers).
-inline void lstm_cell(const float* P, float* g, const float* bs, const float* cp, float* c,
-                      float* tc, float* h, int64_t H) {
+// are P + (xp + bias) for P = h W_hh^T (gate blocks of H) and xp = x W_ih^T, or P + bias when xp
+// is null (P holds both products); g receives the activated [i f g o] (it may be xp);
+// c = f cp + i g, tc = tanh(c), h = o tc. One pass instead of seven over the row (each gate's
+// load, activation and store stay in registers).
+inline void lstm_cell(const float* P, const float* xp, float* g, const float* bs, const float* cp,
+                      float* c, float* tc, float* h, int64_t H) {
   for (int64_t j = 0; j < H; j += 16) {
     const __mmask16 m = H - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (H - j)) - 1);
     auto pre = [&](int64_t q) {  // gate q's pre-activation at lanes j..j+15
       const int64_t o = q * H + j;
+      const __m512 b = _mm512_maskz_loadu_ps(m, bs + o);
       return _mm512_add_ps(_mm512_maskz_loadu_ps(m, P + o),
-                           _mm512_add_ps(_mm512_maskz_loadu_ps(m, g + o), _mm512_maskz_loadu_ps(m, bs + o)));
+                           xp ? _mm512_add_ps(_mm512_maskz_loadu_ps(m, xp + o), b) : b);
     };
     const __m512 i = sigmoid16(pre(0)), f = sigmoid16(pre(1)), gg = tanh16(pre(2)), o = sigmoid16(pre(3));
     _mm512_mask_storeu_ps(g + j, m, i);
