@@ -122,7 +122,8 @@ void gemm_ld(const T* A, int64_t lda, bool ta, const T* B, int64_t ldb, bool tb,
 
 template <class T>
 bool gemm_cat(const T* A, int64_t lda, bool ta, const T* B, int64_t ldb, int64_t N1, const T* B2,
-              int64_t ldb2, int64_t N2, T* C, int64_t ldc, T* C2, int64_t ldc2, int64_t M, int64_t K) {
+              int64_t ldb2, int64_t N2, T* C, int64_t ldc, T* C2, int64_t ldc2, int64_t M, int64_t K,
+              const std::function<void(int64_t, int64_t)>& rows_done) {
 #ifdef __AVX512F__
   if constexpr (std::is_same_v<T, float>) {
     const int64_t N = N1 + N2;
@@ -134,11 +135,12 @@ bool gemm_cat(const T* A, int64_t lda, bool ta, const T* B, int64_t ldb, int64_t
 #endif
     auto rows = [&](int64_t r0, int64_t r1) {  // rows [r0, r1) of both results; Eigen if sgemm can't
       const sgemm::Cat cat{B2, ldb2, N1, C2 + r0 * ldc2, ldc2};
-      if (sgemm::gemm(ta ? A + r0 : A + r0 * lda, lda, ta, B, ldb, false, C + r0 * ldc, ldc,
-                      r1 - r0, N, K, false, &cat))
-        return;
-      block(A, lda, ta, B, ldb, false, C, ldc, M, N1, K, false, r0, r1, 0, N1);
-      block(A, lda, ta, B2, ldb2, false, C2, ldc2, M, N2, K, false, r0, r1, 0, N2);
+      if (!sgemm::gemm(ta ? A + r0 : A + r0 * lda, lda, ta, B, ldb, false, C + r0 * ldc, ldc,
+                       r1 - r0, N, K, false, &cat)) {
+        block(A, lda, ta, B, ldb, false, C, ldc, M, N1, K, false, r0, r1, 0, N1);
+        block(A, lda, ta, B2, ldb2, false, C2, ldc2, M, N2, K, false, r0, r1, 0, N2);
+      }
+      if (rows_done) rows_done(r0, r1);
     };
     if (nt <= 1) { rows(0, M); return true; }
 #pragma omp parallel num_threads(nt)
@@ -151,7 +153,7 @@ bool gemm_cat(const T* A, int64_t lda, bool ta, const T* B, int64_t ldb, int64_t
   }
 #endif
   (void)A; (void)lda; (void)ta; (void)B; (void)ldb; (void)N1; (void)B2; (void)ldb2; (void)N2;
-  (void)C; (void)ldc; (void)C2; (void)ldc2; (void)M; (void)K;
+  (void)C; (void)ldc; (void)C2; (void)ldc2; (void)M; (void)K; (void)rows_done;
   return false;
 }
 
@@ -167,10 +169,10 @@ template void gemm_ld<double>(const double*, int64_t, bool, const double*, int64
                               int64_t, int64_t, int64_t, int64_t, bool, bool);
 template bool gemm_cat<float>(const float*, int64_t, bool, const float*, int64_t, int64_t,
                               const float*, int64_t, int64_t, float*, int64_t, float*, int64_t,
-                              int64_t, int64_t);
+                              int64_t, int64_t, const std::function<void(int64_t, int64_t)>&);
 template bool gemm_cat<double>(const double*, int64_t, bool, const double*, int64_t, int64_t,
                                const double*, int64_t, int64_t, double*, int64_t, double*, int64_t,
-                               int64_t, int64_t);
+                               int64_t, int64_t, const std::function<void(int64_t, int64_t)>&);
 template void gemm_one<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool,
                               bool, bool);
 template void gemm_one<double>(const double*, const double*, double*, int64_t, int64_t, int64_t,
