@@ -445,12 +445,14 @@ def test_torch_parity(kind):
 # ---- float32 fast path (packed step product, rows split across threads) ----------------------
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("sizes", [(48, 19, 5, 37), (20, 24, 32, 40), (9, 13, 64, 36)])
+@pytest.mark.parametrize("sizes", [(48, 19, 5, 37), (20, 24, 32, 40), (9, 13, 64, 36),
+                                   (12, 17, 32, 64)])
 def test_float32_odd_sizes_match_float64(kind, threads, sizes):
     """Odd batch (tiles of 8 rows + a tail) and hidden sizes (column-panel tails), big enough for
     the per-thread row blocks: float32 forward and gradients agree with float64. An input size
     that is a multiple of 32 takes the weight-gradient product that reads X and H_prev in place
-    and writes dW_ih and dW_hh directly (gemm_cat)."""
+    and writes dW_ih and dW_hh directly (gemm_cat); a hidden size that is one makes the backward
+    read W_hh in place as its step product's panels."""
     rng = np.random.default_rng(14)
     L, N, I, H = sizes  # 48*19*G*37*37 >= 2^20: the row blocks run in parallel
     m64 = make(kind, I, H, bidirectional=True, dtype=gc.float64)

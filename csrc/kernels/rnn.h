@@ -1,5 +1,5 @@
 // The shared machinery of the recurrent kernels (rnn.cpp): argument checks, the per-thread
-// row blocks, the step product with W_hh packed once, the cell nonlinearities, and the frames
+// row blocks, the step product over W_hh's panels, the cell nonlinearities, and the frames
 // every cell type's forward and backward kernel runs in. Included by rnn.cpp only.
 #pragma once
 #include <algorithm>
@@ -82,23 +82,30 @@ template <class T> struct Block {
 };
 
 // C (m x n) = A (m x k, row-major) @ op(B) for many A and one B (W_hh over a whole sequence).
-// float32 on AVX-512: B is packed once into 32-column panels (sgemm::pack_b) and each product
-// runs an 8 x 32 register tile reading A in place (no packing of the few rows of A): 8-row
-// tiles waste less of a small batch than sgemm's 12 (32 rows: 32 vs 36). Otherwise gemm_one.
+// float32 on AVX-512: each product runs an 8 x 32 register tile over 32-column panels of op(B),
+// reading A in place (no packing of the few rows of A): 8-row tiles waste less of a small
+// batch than sgemm's 12 (32 rows: 32 vs 36). An untransposed B whose width is a multiple of 32
+// is its own panels (rows n apart: the backward's W_hh, read in place); otherwise B is packed
+// once (sgemm::pack_b). Packing the backward's W_hh took ~5 us of a 0.55 ms LSTM step, on one
+// thread while the other waited. Not float32 on AVX-512: gemm_one.
 constexpr int64_t kStepParallelMin = int64_t(1) << 21;  // as gemm_one's threshold
 template <class T> struct StepGemm {
   const T* B;
   int64_t n, k;
   bool tb;
   std::unique_ptr<Block<float>> buf;
-  float* packed = nullptr;
+  // Panel p starts at panels + p * pstep; its row kk (32 floats) at + kk * ldp.
+  const float* panels = nullptr;
+  int64_t ldp = 32, pstep = 0;
   StepGemm(const T* B_, int64_t n_, int64_t k_, bool tb_) : B(B_), n(n_), k(k_), tb(tb_) {
 #ifdef __AVX512F__
     if constexpr (std::is_same_v<T, float>) {
-      if (k > 0 && n > 0) {
+      if (k > 0 && n > 0 && !tb && n % 32 == 0) {
+        panels = B, ldp = n, pstep = 32;
+      } else if (k > 0 && n > 0) {
         buf = std::make_unique<Block<float>>((n + 31) / 32 * 32 * k);
-        packed = buf->p;
-        sgemm::pack_b(B, tb ? k : n, tb, k, n, packed);
+        sgemm::pack_b(B, tb ? k : n, tb, k, n, buf->p);
+        panels = buf->p, ldp = 32, pstep = 32 * k;
       }
     }
 #endif
@@ -112,29 +119,29 @@ template <class T> struct StepGemm {
     const bool split = !inner && m * n * k >= kStepParallelMin;
 #ifdef __AVX512F__
     if constexpr (std::is_same_v<T, float>) {
-      if (packed) { mul_packed(A, C, m, split, first, A1); return; }
+      if (panels) { mul_panels(A, C, m, split, first, A1); return; }
     }
 #endif
     gemm_one<T>(A, B, C, m, n, k, false, tb, split);
   }
 #ifdef __AVX512F__
-  // The MR x 32 tile over two products into the same sums: A1 (k1 columns) with its packed
-  // panel b1 first (k1 = 0: none), then A (k columns) with b.
+  // The MR x 32 tile over two products into the same sums: A1 (k1 columns) with its panel b1
+  // (rows ld1 apart) first (k1 = 0: none), then A (k columns) with b (rows ldb apart).
   template <int MR>
-  static void tile(int64_t k1, const float* A1, const float* b1, int64_t k, const float* A,
-                   const float* b, float* C, int64_t ldc, int nr) {
+  static void tile(int64_t k1, const float* A1, const float* b1, int64_t ld1, int64_t k,
+                   const float* A, const float* b, int64_t ldb, float* C, int64_t ldc, int nr) {
     __m512 c0[MR], c1[MR];
     for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
-    for (int64_t kk = 0; kk < k1; ++kk, b1 += 32) {
-      const __m512 b0 = _mm512_load_ps(b1), b1v = _mm512_load_ps(b1 + 16);
+    for (int64_t kk = 0; kk < k1; ++kk, b1 += ld1) {
+      const __m512 b0 = _mm512_loadu_ps(b1), b1v = _mm512_loadu_ps(b1 + 16);
       for (int i = 0; i < MR; ++i) {
         const __m512 a = _mm512_set1_ps(A1[i * k1 + kk]);
         c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
         c1[i] = _mm512_fmadd_ps(a, b1v, c1[i]);
       }
     }
-    for (int64_t kk = 0; kk < k; ++kk, b += 32) {
-      const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+    for (int64_t kk = 0; kk < k; ++kk, b += ldb) {
+      const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
       for (int i = 0; i < MR; ++i) {
         const __m512 a = _mm512_set1_ps(A[i * k + kk]);
         c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
@@ -147,26 +154,27 @@ template <class T> struct StepGemm {
       _mm512_mask_storeu_ps(C + i * ldc + 16, m1, c1[i]);
     }
   }
-  void mul_packed(const float* A, float* C, int64_t m, bool split, const StepGemm* first,
+  void mul_panels(const float* A, float* C, int64_t m, bool split, const StepGemm* first,
                   const float* A1) const {
-    const int64_t k1 = first ? first->k : 0;
+    const int64_t k1 = first ? first->k : 0, ld1 = first ? first->ldp : 0;
     GC_PARALLEL_FOR(split,
     for (int64_t j0 = 0; j0 < n; j0 += 32) {
-      const float* b = packed + j0 * k;  // panel j0 / 32 of 32 * k floats
-      const float* b1 = first ? first->packed + j0 * k1 : nullptr;
+      const float* b = panels + j0 / 32 * pstep;
+      const float* b1 = first ? first->panels + j0 / 32 * first->pstep : nullptr;
       const int nr = int(std::min<int64_t>(32, n - j0));
       int64_t i = 0;
-      for (; i + 8 <= m; i += 8) tile<8>(k1, A1 + i * k1, b1, k, A + i * k, b, C + i * n + j0, n, nr);
+      for (; i + 8 <= m; i += 8)
+        tile<8>(k1, A1 + i * k1, b1, ld1, k, A + i * k, b, ldp, C + i * n + j0, n, nr);
       const float *a = A + i * k, *a1 = A1 + i * k1;
       float* c = C + i * n + j0;
       switch (m - i) {
-        case 7: tile<7>(k1, a1, b1, k, a, b, c, n, nr); break;
-        case 6: tile<6>(k1, a1, b1, k, a, b, c, n, nr); break;
-        case 5: tile<5>(k1, a1, b1, k, a, b, c, n, nr); break;
-        case 4: tile<4>(k1, a1, b1, k, a, b, c, n, nr); break;
-        case 3: tile<3>(k1, a1, b1, k, a, b, c, n, nr); break;
-        case 2: tile<2>(k1, a1, b1, k, a, b, c, n, nr); break;
-        case 1: tile<1>(k1, a1, b1, k, a, b, c, n, nr); break;
+        case 7: tile<7>(k1, a1, b1, ld1, k, a, b, ldp, c, n, nr); break;
+        case 6: tile<6>(k1, a1, b1, ld1, k, a, b, ldp, c, n, nr); break;
+        case 5: tile<5>(k1, a1, b1, ld1, k, a, b, ldp, c, n, nr); break;
+        case 4: tile<4>(k1, a1, b1, ld1, k, a, b, ldp, c, n, nr); break;
+        case 3: tile<3>(k1, a1, b1, ld1, k, a, b, ldp, c, n, nr); break;
+        case 2: tile<2>(k1, a1, b1, ld1, k, a, b, ldp, c, n, nr); break;
+        case 1: tile<1>(k1, a1, b1, ld1, k, a, b, ldp, c, n, nr); break;
         default: break;
       }
     });
@@ -267,8 +275,8 @@ void forward_frame(const Dims& d, const T* x, const T* w_ih, const T* w_hh, T* x
   const int64_t GH = d.GH();
   const StepGemm<T> mm(w_hh, GH, d.H, true);
   std::unique_ptr<StepGemm<T>> mi;
-  if (fuse && mm.packed && d.I > 0) mi = std::make_unique<StepGemm<T>>(w_ih, GH, d.I, true);
-  if (!mi || !mi->packed) {
+  if (fuse && mm.panels && d.I > 0) mi = std::make_unique<StepGemm<T>>(w_ih, GH, d.I, true);
+  if (!mi || !mi->panels) {
     mi.reset();
     gemm_one<T>(x, w_ih, xp, d.L * d.N, GH, d.I, false, true, true);
   }
