@@ -2,10 +2,14 @@
 // runs it backward (Elman RNN tanh/relu, LSTM, GRU; torch's equations and gate order).
 //
 // Forward: Xp = X @ W_ih^T for all L steps is ONE gemm (L*N, I) x (I, G*H); then per step
-// h_prev @ W_hh^T followed by one fused pass over the rows for the cell math.
+// h_prev @ W_hh^T followed by one fused pass over the rows for the cell math. float32 on
+// AVX-512 (LSTM, RNN) folds the projection into each step's product instead:
+// x_t W_ih^T + h_prev W_hh^T in one register tile (rnn.h, forward_frame).
 // Backward through time: per step one fused pass producing the gate gradients dG[t] and the
 // product dh_prev = dG[t] @ W_hh; at the end dW_ih = dG^T X, dW_hh = dG^T H_prev and
-// dx = dG @ W_ih are ONE gemm each over all L*N rows, and the biases' gradients column sums.
+// dx = dG @ W_ih are ONE gemm each over all L*N rows (where it applies, dW_ih and dW_hh are one
+// product over [X | H_prev], read in place: matmul.h's gemm_cat), and the biases' gradients
+// column sums.
 // Batch rows never mix inside the recurrence, so each thread runs the whole time loop on its
 // own block of rows: no barrier per step (a 2-core machine pays milliseconds for one when a
 // thread is descheduled). The per-step product uses W_hh packed once per call (StepGemm).
