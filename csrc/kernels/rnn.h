@@ -132,22 +132,18 @@ template <class T> struct StepGemm {
                    const float* A, const float* b, int64_t ldb, float* C, int64_t ldc, int nr) {
     __m512 c0[MR], c1[MR];
     for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
-    for (int64_t kk = 0; kk < k1; ++kk, b1 += ld1) {
-      const __m512 b0 = _mm512_loadu_ps(b1), b1v = _mm512_loadu_ps(b1 + 16);
-      for (int i = 0; i < MR; ++i) {
-        const __m512 a = _mm512_set1_ps(A1[i * k1 + kk]);
-        c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
-        c1[i] = _mm512_fmadd_ps(a, b1v, c1[i]);
+    auto product = [&](int64_t kn, const float* a, const float* p, int64_t ld) {
+      for (int64_t kk = 0; kk < kn; ++kk, p += ld) {
+        const __m512 p0 = _mm512_loadu_ps(p), p1 = _mm512_loadu_ps(p + 16);
+        for (int i = 0; i < MR; ++i) {
+          const __m512 ai = _mm512_set1_ps(a[i * kn + kk]);
+          c0[i] = _mm512_fmadd_ps(ai, p0, c0[i]);
+          c1[i] = _mm512_fmadd_ps(ai, p1, c1[i]);
+        }
       }
-    }
-    for (int64_t kk = 0; kk < k; ++kk, b += ldb) {
-      const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-      for (int i = 0; i < MR; ++i) {
-        const __m512 a = _mm512_set1_ps(A[i * k + kk]);
-        c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
-        c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
-      }
-    }
+    };
+    product(k1, A1, b1, ld1);
+    product(k, A, b, ldb);
     const __mmask16 m0 = sgemm::mask_lo(nr), m1 = sgemm::mask_hi(nr);
     for (int i = 0; i < MR; ++i) {
       _mm512_mask_storeu_ps(C + i * ldc, m0, c0[i]);
