@@ -480,6 +480,27 @@ def test_float32_odd_sizes_match_float64(kind, threads, sizes):
         np.testing.assert_allclose(a32, a64, rtol=0, atol=2e-4 * max(1.0, np.abs(a64).max()))
 
 
+def test_cell_nonlinearities_of_infinite_and_nan_preactivations():
+    """Pre-activations of +-inf (through the biases, the weights zero) give sigmoid 1 / 0 and
+    tanh +-1, and NaN stays NaN, in every gate and in tanh(c)."""
+    H, n = 16, 3
+    vals = np.array([np.inf, -np.inf, np.nan, 0.0] * (H // 4), np.float32)
+    b_ih = np.tile(vals, 4)
+    z = np.zeros((0,), np.float32)
+    x = np.zeros((1, n, 8), np.float32)
+    state, gates, tanh_c = run(K.lstm_forward, x, z, z, np.zeros((4 * H, 8), np.float32),
+                               np.zeros((4 * H, H), np.float32), b_ih, np.zeros(4 * H, np.float32),
+                               (4, n, H), (1, n, 4 * H), (1, n, H))
+    g = gates.reshape(n, 4, H)
+    sig = np.array([1.0, 0.0, np.nan, 0.5] * (H // 4))
+    th = np.array([1.0, -1.0, np.nan, 0.0] * (H // 4))
+    for q, want in ((0, sig), (1, sig), (2, th), (3, sig)):
+        np.testing.assert_array_equal(g[:, q], np.broadcast_to(want, (n, H)))
+    c = sig * th  # c0 = 0: c = i * g
+    np.testing.assert_allclose(tanh_c.reshape(n, H), np.broadcast_to(np.tanh(c), (n, H)),
+                               rtol=1e-6, atol=0)
+
+
 def test_cell_sigmoid_and_tanh_are_within_3_ulp_of_float64():
     """The LSTM's gate nonlinearities (csrc/kernels/vmath.h: AVX-512, or Eigen's exp) on a
     dense grid: W_ih = identity per gate and W_hh = 0 make the saved gates sigmoid(x) (input
