@@ -6,7 +6,7 @@
 //   where 1 - e would cancel.
 // exp: Cody-Waite reduction r = t - n ln2 (|r| <= ln2 / 2), a degree-7 Taylor polynomial,
 // scaled by 2^n (scalef, which underflows to 0 gracefully), then one correctly rounded divide.
-// Measured against float64 (tests/test_rnn.py): at most 2 ulp. NaN propagates,
+// Measured against float64 (tests/test_rnn_float32.py): at most 2 ulp. NaN propagates,
 // ±inf give ±1 (tanh) and 1 / 0 (sigmoid).
 #pragma once
 #include <cmath>
