@@ -12,7 +12,8 @@
 // column sums.
 // Batch rows never mix inside the recurrence, so each thread runs the whole time loop on its
 // own block of rows: no barrier per step (a 2-core machine pays milliseconds for one when a
-// thread is descheduled). The per-step product uses W_hh packed once per call (StepGemm).
+// thread is descheduled). The per-step product runs over W_hh's 32-column panels (StepGemm:
+// packed once per call, or W_hh itself when its rows already have that layout).
 //
 // Layouts (time order, also for reverse = 1, which runs t = L-1 .. 0):
 //   x (L, N, I); weights (G*H, I) and (G*H, H); biases (G*H,) or empty (no bias);
