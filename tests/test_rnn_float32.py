@@ -1,7 +1,8 @@
 """The recurrent kernels' float32 AVX-512 paths (csrc/kernels/rnn.h, vmath.h): the step product
 over W_hh's panels with the input projection folded in, rows split across threads, the one-pass
-LSTM cell and its sigmoid/tanh, and the weight-gradient product over [X | H_prev]. Each is
-checked against float64 (which takes the portable paths) or against exact limits."""
+LSTM cell and its sigmoid/tanh, and the weight gradients added group by group of steps inside
+the backward time loop. Each is checked against float64 (which takes the portable paths) or
+against exact limits, and the gradients for bit-identity across thread counts."""
 import numpy as np
 import pytest
 
@@ -14,13 +15,14 @@ from test_rnn import KINDS, make, state_np
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("sizes", [(48, 19, 5, 37), (20, 24, 32, 40), (9, 13, 64, 36),
-                                   (12, 17, 32, 64)])
+                                   (12, 17, 32, 64), (5, 8, 64, 256)])
 def test_float32_odd_sizes_match_float64(kind, threads, sizes):
     """Odd batch (tiles of 8 rows + a tail) and hidden sizes (column-panel tails), big enough for
-    the per-thread row blocks: float32 forward and gradients agree with float64. An input size
-    that is a multiple of 32 takes the weight-gradient product that reads X and H_prev in place
-    and writes dW_ih and dW_hh directly (gemm_cat); a hidden size that is one makes the backward
-    read W_hh in place as its step product's panels."""
+    the per-thread row blocks: float32 forward and gradients agree with float64. Sequence
+    lengths that are not a multiple of the weight gradients' group of 4 steps end on a short
+    group; a hidden size that is a multiple of 32 makes the backward read W_hh in place as its
+    step product's panels. One block of 8 rows (the last size) runs the time loop on one thread
+    and splits each group's weight-gradient update by gates over the threads instead."""
     rng = np.random.default_rng(14)
     L, N, I, H = sizes  # 48*19*G*37*37 >= 2^20: the row blocks run in parallel
     m64 = make(kind, I, H, bidirectional=True, dtype=gc.float64)
@@ -46,6 +48,33 @@ def test_float32_odd_sizes_match_float64(kind, threads, sizes):
         gc.set_num_threads(old)
     for a64, a32 in zip(*res):
         np.testing.assert_allclose(a32, a64, rtol=0, atol=2e-4 * max(1.0, np.abs(a64).max()))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("sizes", [(11, 24, 20, 40), (5, 8, 64, 256), (1, 19, 3, 5)])
+def test_float32_gradients_are_bit_identical_for_1_and_2_threads(kind, sizes):
+    """The weight gradients split by gates, not by batch rows, across the threads, and every
+    group's update and bias sum keeps one order: the same bits on one thread and on two (row
+    blocks in parallel; one row block with the update split; a sequence of one step)."""
+    rng = np.random.default_rng(5)
+    L, N, I, H = sizes
+    m = make(kind, I, H, bidirectional=True, dtype=gc.float32)
+    x = rng.standard_normal((L, N, I)).astype(np.float32)
+    old = gc.get_num_threads()
+    res = []
+    try:
+        for threads in (1, 2):
+            gc.set_num_threads(threads)
+            m.zero_grad()
+            xt = gc.tensor(x, requires_grad=True)
+            out = m(xt)[0]
+            w = gc.tensor(np.cos(np.arange(out.numel())).reshape(out.shape).astype(np.float32))
+            (out * w).sum().backward()
+            res.append([xt.grad.numpy()] + [p.grad.numpy().copy() for p in m.parameters()])
+    finally:
+        gc.set_num_threads(old)
+    for a1, a2 in zip(*res):
+        np.testing.assert_array_equal(a1, a2)
 
 
 def test_cell_nonlinearities_of_infinite_and_nan_preactivations():

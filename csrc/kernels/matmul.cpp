@@ -121,43 +121,6 @@ void gemm_ld(const T* A, int64_t lda, bool ta, const T* B, int64_t ldb, bool tb,
 }
 
 template <class T>
-bool gemm_cat(const T* A, int64_t lda, bool ta, const T* B, int64_t ldb, int64_t N1, const T* B2,
-              int64_t ldb2, int64_t N2, T* C, int64_t ldc, T* C2, int64_t ldc2, int64_t M, int64_t K,
-              const std::function<void(int64_t, int64_t)>& rows_done) {
-#ifdef __AVX512F__
-  if constexpr (std::is_same_v<T, float>) {
-    const int64_t N = N1 + N2;
-    if (!use_sgemm<T>(M, N, K) || N1 % sgemm::kNr != 0 || N > sgemm::kNb) return false;
-#ifdef _OPENMP
-    const int nt = !omp_in_parallel() && M * N * K >= kGemmParallelMin ? int(std::min<int64_t>(::gc::threads(), M / 4)) : 1;
-#else
-    const int nt = 1;
-#endif
-    auto rows = [&](int64_t r0, int64_t r1) {  // rows [r0, r1) of both results; Eigen if sgemm can't
-      const sgemm::Cat cat{B2, ldb2, N1, C2 + r0 * ldc2, ldc2};
-      if (!sgemm::gemm(ta ? A + r0 : A + r0 * lda, lda, ta, B, ldb, false, C + r0 * ldc, ldc,
-                       r1 - r0, N, K, false, &cat)) {
-        block(A, lda, ta, B, ldb, false, C, ldc, M, N1, K, false, r0, r1, 0, N1);
-        block(A, lda, ta, B2, ldb2, false, C2, ldc2, M, N2, K, false, r0, r1, 0, N2);
-      }
-      if (rows_done) rows_done(r0, r1);
-    };
-    if (nt <= 1) { rows(0, M); return true; }
-#pragma omp parallel num_threads(nt)
-    {
-      const int t = omp_get_thread_num(), nth = omp_get_num_threads();
-      auto edge = [&](int64_t i) { return i == nth ? M : std::min(M, (M * i / nth + 2) / 4 * 4); };
-      if (edge(t + 1) > edge(t)) rows(edge(t), edge(t + 1));
-    }
-    return true;
-  }
-#endif
-  (void)A; (void)lda; (void)ta; (void)B; (void)ldb; (void)N1; (void)B2; (void)ldb2; (void)N2;
-  (void)C; (void)ldc; (void)C2; (void)ldc2; (void)M; (void)K; (void)rows_done;
-  return false;
-}
-
-template <class T>
 void gemm_one(const T* A, const T* B, T* C, int64_t M, int64_t N, int64_t K, bool ta, bool tb,
               bool parallel) {
   gemm_ld(A, ta ? M : K, ta, B, tb ? K : N, tb, C, N, M, N, K, false, parallel);
@@ -167,12 +130,6 @@ template void gemm_ld<float>(const float*, int64_t, bool, const float*, int64_t,
                              int64_t, int64_t, int64_t, int64_t, bool, bool);
 template void gemm_ld<double>(const double*, int64_t, bool, const double*, int64_t, bool, double*,
                               int64_t, int64_t, int64_t, int64_t, bool, bool);
-template bool gemm_cat<float>(const float*, int64_t, bool, const float*, int64_t, int64_t,
-                              const float*, int64_t, int64_t, float*, int64_t, float*, int64_t,
-                              int64_t, int64_t, const std::function<void(int64_t, int64_t)>&);
-template bool gemm_cat<double>(const double*, int64_t, bool, const double*, int64_t, int64_t,
-                               const double*, int64_t, int64_t, double*, int64_t, double*, int64_t,
-                               int64_t, int64_t, const std::function<void(int64_t, int64_t)>&);
 template void gemm_one<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool,
                               bool, bool);
 template void gemm_one<double>(const double*, const double*, double*, int64_t, int64_t, int64_t,

@@ -6,10 +6,10 @@
 // AVX-512 (LSTM, RNN) folds the projection into each step's product instead:
 // x_t W_ih^T + h_prev W_hh^T in one register tile (rnn.h, forward_frame).
 // Backward through time: per step one fused pass producing the gate gradients dG[t] and the
-// product dh_prev = dG[t] @ W_hh; at the end dW_ih = dG^T X, dW_hh = dG^T H_prev and
-// dx = dG @ W_ih are ONE gemm each over all L*N rows (where it applies, dW_ih and dW_hh are one
-// product over [X | H_prev], read in place: matmul.h's gemm_cat), and the biases' gradients
-// column sums.
+// product dh_prev = dG[t] @ W_hh. dW_ih = dG^T X, dW_hh = dG^T H_prev and the biases' gradients
+// (column sums of dG): float32 on AVX-512 adds them group by group of steps inside the time
+// loop (rnn_weights.h, StepWeights); elsewhere ONE gemm each over all L*N rows at the end, as
+// is dx = dG @ W_ih.
 // Batch rows never mix inside the recurrence, so each thread runs the whole time loop on its
 // own block of rows: no barrier per step (a 2-core machine pays milliseconds for one when a
 // thread is descheduled). The per-step product runs over W_hh's 32-column panels (StepGemm:
@@ -77,7 +77,10 @@ void rnn_backward(Ins in, Outs out, Attrs at) {
     T* carry = out[1].ptr<T>();  // dh flowing into the step being processed; ends as dh0
     std::fill(carry, carry + NH, T(0));
     const StepGemm<T> mm(w_hh, H, H, false);
+    StepWeights<T> sw(d, dA, dA, in[0].ptr<T>(), hs, out[2], out[3], out[4], out[5]);
     over_rows(d.N, d.L * NH * H, [&](int64_t n0, int64_t n1, bool par) {
+      const auto [j, nth] = team(par);
+      int64_t next = 0;  // the first step whose weight gradients this thread has not added
       for (int64_t s = 0; s < d.L; ++s) {
         const int64_t t = d.rev ? s : d.L - 1 - s;
         const T *h = hs + d.out(t) * NH, *g = gs + d.out(t) * NH;
@@ -88,13 +91,17 @@ void rnn_backward(Ins in, Outs out, Attrs at) {
             da[j] = relu ? (h[j] <= T(0) ? T(0) : dh) : dh * (T(1) - h[j] * h[j]);
           }
         });
+        if (sw.on) sw.published(j, s);
         mm(da + n0 * H, carry + n0 * H, n1 - n0, par);
+        if (sw.on) sw.add(j, nth, next, par, false);
       }
+      if (sw.on) sw.add(j, nth, next, par, true);
     });
+    sw.finish();
     const T* g0 = gs + d.h0_row() * NH;
     for (int64_t j = 0; j < NH; ++j) carry[j] += g0[j];
     backward_weights<T>(d, dA, dA, in[0].ptr<T>(), in[1].ptr<T>(), hs, out[0], out[2], out[3],
-                        out[4], out[5]);
+                        out[4], out[5], sw.on);
   });
 }
 GC_KERNEL("rnn_backward(T x, T w_ih, T w_hh, T state, T gstate, *, int reverse=0, int relu=0) -> (T dx, T dh0, T dw_ih, T dw_hh, T db_ih, T db_hh)", rnn_backward);
@@ -169,7 +176,10 @@ void lstm_backward(Ins in, Outs out, Attrs at) {
     std::fill(dh, dh + NH, T(0));
     std::fill(dc, dc + NH, T(0));
     const StepGemm<T> mm(w_hh, H, G4, false);
+    StepWeights<T> sw(d, dG, dG, in[0].ptr<T>(), hs, out[3], out[4], out[5], out[6]);
     over_rows(d.N, d.L * d.N * G4 * H, [&](int64_t n0, int64_t n1, bool par) {
+      const auto [j, nth] = team(par);
+      int64_t next = 0;  // the first step whose weight gradients this thread has not added
       for (int64_t s = 0; s < d.L; ++s) {
         const int64_t t = d.rev ? s : d.L - 1 - s;
         step_rows(n0, n1, G4, par, [&](int64_t n) {
@@ -189,15 +199,19 @@ void lstm_backward(Ins in, Outs out, Attrs at) {
             dcr[j] = dcj * f;
           }
         });
+        if (sw.on) sw.published(j, s);
         mm(dG + (t * d.N + n0) * G4, dh + n0 * H, n1 - n0, par);
+        if (sw.on) sw.add(j, nth, next, par, false);
       }
+      if (sw.on) sw.add(j, nth, next, par, true);
     });
+    sw.finish();
     for (int64_t j = 0; j < NH; ++j) {
       dh[j] += gs[d.h0_row() * NH + j];
       dc[j] += gcs[d.h0_row() * NH + j];
     }
     backward_weights<T>(d, dG, dG, in[0].ptr<T>(), in[1].ptr<T>(), hs, out[0], out[3], out[4],
-                        out[5], out[6]);
+                        out[5], out[6], sw.on);
   });
 }
 GC_KERNEL("lstm_backward(T x, T w_ih, T w_hh, T state, T gates, T tanh_c, T gstate, *, int reverse=0) -> (T dx, T dh0, T dc0, T dw_ih, T dw_hh, T db_ih, T db_hh)", lstm_backward);
@@ -261,7 +275,10 @@ void gru_backward(Ins in, Outs out, Attrs at) {
     T* dh = out[1].ptr<T>();
     std::fill(dh, dh + NH, T(0));
     const StepGemm<T> mm(w_hh, H, G3, false);
+    StepWeights<T> sw(d, dGi, dGh, in[0].ptr<T>(), hs, out[2], out[3], out[4], out[5]);
     over_rows(d.N, d.L * d.N * G3 * H, [&](int64_t n0, int64_t n1, bool par) {
+      const auto [j, nth] = team(par);
+      int64_t next = 0;  // the first step whose weight gradients this thread has not added
       for (int64_t s = 0; s < d.L; ++s) {
         const int64_t t = d.rev ? s : d.L - 1 - s;
         step_rows(n0, n1, G3, par, [&](int64_t n) {
@@ -283,13 +300,17 @@ void gru_backward(Ins in, Outs out, Attrs at) {
             dr[j] = dhj * z;
           }
         });
+        if (sw.on) sw.published(j, s);
         mm(dGh + (t * d.N + n0) * G3, dh + n0 * H, n1 - n0, par);
-        for (int64_t j = n0 * H; j < n1 * H; ++j) dh[j] += direct[j];
+        for (int64_t i = n0 * H; i < n1 * H; ++i) dh[i] += direct[i];
+        if (sw.on) sw.add(j, nth, next, par, false);
       }
+      if (sw.on) sw.add(j, nth, next, par, true);
     });
+    sw.finish();
     for (int64_t j = 0; j < NH; ++j) dh[j] += gs[d.h0_row() * NH + j];
     backward_weights<T>(d, dGi, dGh, in[0].ptr<T>(), in[1].ptr<T>(), hs, out[0], out[2], out[3],
-                        out[4], out[5]);
+                        out[4], out[5], sw.on);
   });
 }
 GC_KERNEL("gru_backward(T x, T w_ih, T w_hh, T state, T gates, T hn, T gstate, *, int reverse=0) -> (T dx, T dh0, T dw_ih, T dw_hh, T db_ih, T db_hh)", gru_backward);

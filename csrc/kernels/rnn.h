@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 #include <Eigen/Core>
 #ifdef _OPENMP
@@ -292,89 +293,13 @@ template <class T> void init_rows(const Buf& h0, T* dst, int64_t n) {
   else std::fill(dst, dst + n, T(0));
 }
 
-// The copies and sums after the recurrence run split over the threads from this many elements:
-// on one thread they kept the other idle for ~10% of an LSTM step (input 32, hidden 64, batch
-// 32, 20 steps). Each split is by rows of the result, so every sum keeps its order.
-constexpr int64_t kTailParallelMin = int64_t(1) << 15;
-
-// Sums of the columns [c0, c1) of a (rows, cols) matrix, accumulated in double, each column over
-// the rows in order; written to each non-empty output. 16 columns at a time.
-template <class T>
-void colsum_range(const T* a, int64_t rows, int64_t cols, int64_t c0, int64_t c1, T* o1, T* o2) {
-  for (int64_t b0 = c0; b0 < c1; b0 += 16) {
-    const int64_t b1 = std::min(c1, b0 + 16);
-    double acc[16] = {};
-    if (b1 - b0 == 16) {  // a full block: fixed trip counts, so the sums vectorise
-      for (int64_t r = 0; r < rows; ++r)
-        for (int c = 0; c < 16; ++c) acc[c] += double(a[r * cols + b0 + c]);
-    } else {
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = b0; c < b1; ++c) acc[c - b0] += double(a[r * cols + c]);
-    }
-    for (T* o : {o1, o2})
-      if (o) for (int64_t c = b0; c < b1; ++c) o[c] = T(acc[c - b0]);
-  }
-}
-
-// All column sums (colsum_range), threads taking blocks of 16 columns.
-template <class T> void colsum(const T* a, int64_t rows, int64_t cols, T* o1, T* o2) {
-  if (!o1 && !o2) return;
-  const int64_t blocks = (cols + 15) / 16;
-  GC_PARALLEL_FOR(rows * cols >= kTailParallelMin,
-  for (int64_t b = 0; b < blocks; ++b)
-    colsum_range(a, rows, cols, b * 16, std::min(cols, b * 16 + 16), o1, o2););
-}
-
-// Shared end of the backward kernels, from the gate gradients dGi (input side, (L, N, GH)) and
-// dGh (hidden side; the same array except for GRU):
-//   dx = dGi @ W_ih   dW_ih = dGi^T X   dW_hh = dGh^T H_prev   db_ih = sum dGi   db_hh = sum dGh
-template <class T>
-void backward_weights(const Dims& d, const T* dGi, const T* dGh, const T* x, const T* w_ih,
-                      const T* hs, const Buf& dx, const Buf& dw_ih, const Buf& dw_hh,
-                      const Buf& db_ih, const Buf& db_hh) {
-  const int64_t R = d.L * d.N;
-  const T* hp = hs + d.prev(0) * d.NH();
-  if (dx.numel()) gemm_one<T>(dGi, w_ih, dx.ptr<T>(), R, d.I, d.GH(), false, false, true);
-  T *wi = dw_ih.ptr<T>(), *wh = dw_hh.ptr<T>();
-  T* bi = db_ih.numel() ? db_ih.ptr<T>() : nullptr;
-  T* bh = db_hh.numel() ? db_hh.ptr<T>() : nullptr;
-  if (dGi == dGh && d.I > 0 &&
-      gemm_cat<T>(dGi, d.GH(), true, x, d.I, d.I, hp, d.H, d.H, wi, d.I, wh, d.H, d.GH(), R,
-                  [&](int64_t j0, int64_t j1) { colsum_range<T>(dGi, R, d.GH(), j0, j1, bi, bh); })) {
-    // done: X and H_prev read in place, dW_ih and dW_hh written directly (input a multiple of
-    // 32), and each thread summed the bias gradients of its rows of dW (columns of dG) right
-    // after packing them, in the same parallel region
-    return;
-  }
-  if (dGi == dGh && d.I > 0) {
-    // One product dG^T [X | H_prev] for both weights: dG^T is packed once instead of twice and
-    // the thin X side (I columns) joins the wide kernel. LSTM input 32, hidden 64, 640 rows,
-    // one thread: the two products 502 us, the fused one 404 us (+ ~20 us of copies, which
-    // gemm_cat above saves when it applies).
-    const int64_t W = d.I + d.H, GH = d.GH();
-    Block<T> xh_(R * W), dw_(GH * W);
-    T *xh = xh_.p, *dw = dw_.p;
-    GC_PARALLEL_FOR(R * W >= kTailParallelMin,
-    for (int64_t r = 0; r < R; ++r) {
-      std::copy(x + r * d.I, x + (r + 1) * d.I, xh + r * W);
-      std::copy(hp + r * d.H, hp + (r + 1) * d.H, xh + r * W + d.I);
-    });
-    gemm_one<T>(dGi, xh, dw, GH, W, R, true, false, true);
-    GC_PARALLEL_FOR(GH * W >= kTailParallelMin,
-    for (int64_t j = 0; j < GH; ++j) {
-      std::copy(dw + j * W, dw + j * W + d.I, wi + j * d.I);
-      std::copy(dw + j * W + d.I, dw + (j + 1) * W, wh + j * d.H);
-    });
-  } else {
-    gemm_one<T>(dGi, x, wi, d.GH(), d.I, R, true, false, true);
-    gemm_one<T>(dGh, hp, wh, d.GH(), d.H, R, true, false, true);
-  }
-  if (dGi == dGh) {
-    colsum<T>(dGi, R, d.GH(), bi, bh);
-  } else {
-    colsum<T>(dGi, R, d.GH(), bi, nullptr);
-    colsum<T>(dGh, R, d.GH(), bh, nullptr);
-  }
+// Thread j of nth inside over_rows' region (par), or 0 of 1 on the caller.
+inline std::pair<int, int> team(bool par) {
+#ifdef _OPENMP
+  if (par) return {omp_get_thread_num(), omp_get_num_threads()};
+#endif
+  (void)par;
+  return {0, 1};
 }
 
 // Checks shared by the backward kernels: state/gstate (rows x N x H), the weight grads, the
@@ -397,3 +322,5 @@ inline Dims check_backward(const char* op, int64_t G, int64_t state_rows, Ins in
 }
 
 }  // namespace gc::rnn
+
+#include "kernels/rnn_weights.h"

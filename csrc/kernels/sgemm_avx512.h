@@ -192,21 +192,12 @@ inline void kernel(int64_t kc, const float* __restrict a, const float* __restric
   else kernel_rows<4>(kc, a, b, C, ldc, m, n, accum);
 }
 
-// op(B) and C as two column blocks side by side (gemm's `cat`): columns [n1, n) of op(B) come
-// from B2 (stored (k, n - n1), row stride ldb2, untransposed) and land in C2 (row stride ldc2).
-// The recurrent layers' dW = dG^T [X | H_prev] reads X and H_prev in place and writes dW_ih and
-// dW_hh directly. n1 is a multiple of kNr and n <= kNb (one B block), so every packed panel
-// comes from one source.
-struct Cat { const float* B2; int64_t ldb2, n1; float* C2; int64_t ldc2; };
-
 // C (m x n, ldc) = op(A) @ op(B) (+= when accum) on the calling thread; k >= 1. Returns false (and leaves C
-// alone) when this thread's packing buffers could not be allocated, or `cat` does not fit (see
-// Cat; B untransposed): the caller falls back.
+// alone) when this thread's packing buffers could not be allocated: the caller falls back.
 inline bool gemm(const float* A, int64_t lda, bool ta, const float* B, int64_t ldb, bool tb,
-                 float* C, int64_t ldc, int64_t m, int64_t n, int64_t k, bool accum = false,
-                 const Cat* cat = nullptr) {
+                 float* C, int64_t ldc, int64_t m, int64_t n, int64_t k, bool accum = false) {
   Scratch& s = scratch();
-  if (!s.a || (cat && (tb || cat->n1 % kNr != 0 || cat->n1 > n || n > kNb))) return false;
+  if (!s.a) return false;
   // Balanced blocks: split K and N evenly rather than leaving a thin remainder block.
   const int64_t nkb = (k + kKc - 1) / kKc, kcb = (k + nkb - 1) / nkb;
   const int64_t nnb = (n + kNb - 1) / kNb, ncb = (n + nnb - 1) / nnb;
@@ -218,20 +209,13 @@ inline bool gemm(const float* A, int64_t lda, bool ta, const float* B, int64_t l
       pack_a(ta ? A + k0 * lda + i0 : A + i0 * lda + k0, lda, ta, mc, kc, s.a);
       for (int64_t j0 = 0; j0 < n; j0 += ncb32) {
         const int64_t nc = std::min(ncb32, n - j0);
-        if (cat) {  // one block (j0 = 0): B's panels, then B2's
-          pack_b(B + k0 * ldb, ldb, false, kc, cat->n1, s.b);
-          pack_b(cat->B2 + k0 * cat->ldb2, cat->ldb2, false, kc, n - cat->n1, s.b + cat->n1 * kc);
-        } else {
-          pack_b(tb ? B + j0 * ldb + k0 : B + k0 * ldb + j0, ldb, tb, kc, nc, s.b);
-        }
+        pack_b(tb ? B + j0 * ldb + k0 : B + k0 * ldb + j0, ldb, tb, kc, nc, s.b);
         for (int64_t ir = 0; ir < mc; ir += kMr) {
           const float* ap = s.a + (ir / kMr) * kc * kMr;
           const int mr = int(std::min<int64_t>(kMr, mc - ir));
           for (int64_t jr = 0; jr < nc; jr += kNr) {
-            float* c = cat && jr >= cat->n1 ? cat->C2 + (i0 + ir) * cat->ldc2 + jr - cat->n1
-                                            : C + (i0 + ir) * ldc + j0 + jr;
-            kernel(kc, ap, s.b + (jr / kNr) * kc * kNr, c, cat && jr >= cat->n1 ? cat->ldc2 : ldc,
-                   mr, int(std::min<int64_t>(kNr, nc - jr)), accum || k0 > 0);
+            kernel(kc, ap, s.b + (jr / kNr) * kc * kNr, C + (i0 + ir) * ldc + j0 + jr, ldc, mr,
+                   int(std::min<int64_t>(kNr, nc - jr)), accum || k0 > 0);
           }
         }
       }
