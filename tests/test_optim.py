@@ -365,6 +365,33 @@ def test_many_small_and_one_large_parameter():
         np.testing.assert_allclose(p.detach().numpy(), r, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_mid_size_parameters_split_per_tensor_across_threads(threads):
+    """From 16384 elements in all (below 2^20) each thread takes its part of every tensor,
+    parts of 16 elements: odd sizes and a 1-element tensor are all updated, as numpy does."""
+    from gradcore import _C
+    rng = np.random.default_rng(6)
+    init = [rng.standard_normal(n) for n in (5000, 7, 12345, 33, 1)]  # 17386 elements
+    ps = [gc.tensor(a, requires_grad=True) for a in init]
+    opt = gc.optim.Adam(ps, lr=0.01, weight_decay=0.1)
+    ref, st = [a.copy() for a in init], [{} for _ in init]
+    old, adaptive = gc.get_num_threads(), _C.adaptive_threads()
+    gc.set_num_threads(threads)
+    _C.set_adaptive_threads(False)
+    try:
+        for _ in range(3):
+            for p, a in zip(ps, init):
+                p.grad = gc.tensor(p.detach().numpy() - 0.5 * a)
+            grads = [p.grad.numpy().copy() for p in ps]
+            opt.step()
+            ref = [np_adam(r, g, s, lr=0.01, weight_decay=0.1) for r, g, s in zip(ref, grads, st)]
+    finally:
+        gc.set_num_threads(old)
+        _C.set_adaptive_threads(adaptive)
+    for p, r in zip(ps, ref):
+        np.testing.assert_allclose(p.detach().numpy(), r, rtol=0, atol=1e-12)
+
+
 def test_functional_forms():
     p = gc.tensor([1.0, -2.0], dtype=gc.float64)
     g = gc.tensor([0.5, 0.5], dtype=gc.float64)

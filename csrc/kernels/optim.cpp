@@ -7,6 +7,9 @@
 #include <cmath>
 #include <limits>
 #include <vector>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "core/threads.h"
 #include "core/registry.h"
 #include "kernels/broadcast.h"
@@ -17,19 +20,39 @@ namespace {
 // Work is cut into chunks of at most kChunk elements (one small tensor = one chunk), and
 // OpenMP runs over the chunk list: large tensors are split across threads, many small
 // tensors are spread across threads, and the result does not depend on the thread count.
+// From kStaticMin up to kStaticMax elements in all, thread j instead takes the j-th part of
+// every tensor (parts of 16 elements): the parts each thread wrote in a backward kernel that
+// split a weight's rows (the recurrent layers' weight gradients) stay in that thread's cache.
 constexpr int64_t kChunk = 16384;
+constexpr int64_t kStaticMin = 16384, kStaticMax = int64_t(1) << 20;
 struct Chunk { int64_t t, b, e; };
 
 // f(t, b, e) for element range [b, e) of tuple t, for every tuple; numel(t) gives the sizes.
 template <class N, class F> void for_chunks(int64_t ntup, N numel, F f) {
+  int64_t total = 0;
+  for (int64_t t = 0; t < ntup; ++t) total += numel(t);
+#ifdef _OPENMP
+  const int nt = ::gc::threads();
+  if (nt > 1 && total >= kStaticMin && total < kStaticMax) {
+#pragma omp parallel num_threads(nt)
+    {
+      const int64_t j = omp_get_thread_num(), nth = omp_get_num_threads();
+      for (int64_t t = 0; t < ntup; ++t) {
+        const int64_t n = numel(t), b = std::min(n, (n * j / nth + 8) / 16 * 16),
+                      e = j + 1 == nth ? n : std::min(n, (n * (j + 1) / nth + 8) / 16 * 16);
+        if (e > b) f(t, b, e);
+      }
+    }
+    return;
+  }
+#endif
   // thread_local scratch, bound to a local reference: inside the parallel region a bare
   // thread_local name would resolve to each worker thread's own (empty) instance.
   static thread_local std::vector<Chunk> tls;
   std::vector<Chunk>& work = tls;
   work.clear();
-  int64_t total = 0;
   for (int64_t t = 0; t < ntup; ++t) {
-    int64_t n = numel(t); total += n;
+    const int64_t n = numel(t);
     for (int64_t b = 0; b < n; b += kChunk) work.push_back({t, b, std::min(n, b + kChunk)});
   }
   const int64_t nw = int64_t(work.size());
