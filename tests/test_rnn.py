@@ -188,6 +188,28 @@ def test_gradcheck_single_layer(kind, L, N):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("wants", ["h0", "c0", "none"])
+def test_gradcheck_initial_state_without_gradient(kind, wants):
+    """A given initial state that needs no gradient: the backward kernel gets no dh0 / dc0
+    to fill and skips the last step's product into dh (both directions); the others are
+    still right."""
+    rng = np.random.default_rng(15)
+    m = make(kind, 2, 2, bidirectional=True, dtype=gc.float64)
+    x = gc.tensor(rng.standard_normal((3, 2, 2)), requires_grad=True)
+    h0 = gc.tensor(rng.standard_normal((2, 2, 2)), requires_grad=wants == "h0")
+    c0 = gc.tensor(rng.standard_normal((2, 2, 2)), requires_grad=wants == "c0")
+
+    def fn(x, h0, c0, *ps):
+        out, h = m(x, (h0, c0) if kind == "lstm" else h0)
+        return (out,) + (h if isinstance(h, tuple) else (h,))
+    assert gradcheck(fn, [x, h0, c0] + list(m.parameters()), name=kind)
+    if wants == "h0":
+        out, _ = m(x, (h0, c0) if kind == "lstm" else h0)
+        out.sum().backward()
+        assert h0.grad is not None and c0.grad is None
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_gradcheck_two_layers_bidirectional_batch_first(kind):
     gc.manual_seed(6)
     rng = np.random.default_rng(7)

@@ -23,7 +23,9 @@
 //   the states each step reads, H_prev, are the L rows starting at 0 (reverse 1): contiguous.
 //   LSTM state (2(L+1), N, H): hidden rows as above, then the cell rows in the same layout.
 //   gstate: the gradient of state (outputs, h_n and c_n summed by the engine).
-// Optional outputs: dx may be empty (input needs no gradient), db_ih/db_hh empty (no bias).
+// Optional outputs: dx may be empty (input needs no gradient), db_ih/db_hh empty (no bias),
+// dh0 and dc0 empty (no initial state, or it needs no gradient: the last step's product into
+// dh is skipped).
 #include "kernels/rnn.h"
 
 namespace gc {
@@ -74,8 +76,8 @@ void rnn_backward(Ins in, Outs out, Attrs at) {
     const int64_t H = d.H, NH = d.NH();
     Block<T> dA_(d.L * NH);
     T* dA = dA_.p;
-    T* carry = out[1].ptr<T>();  // dh flowing into the step being processed; ends as dh0
-    std::fill(carry, carry + NH, T(0));
+    Carry<T> dh0(out[1], NH);
+    T* carry = dh0.p;  // dh flowing into the step being processed; ends as dh0
     const StepGemm<T> mm(w_hh, H, H, false);
     StepWeights<T> sw(d, dA, dA, in[0].ptr<T>(), hs, out[2], out[3], out[4], out[5]);
     over_rows(d.N, d.L * NH * H, [&](int64_t n0, int64_t n1, bool par) {
@@ -92,14 +94,14 @@ void rnn_backward(Ins in, Outs out, Attrs at) {
           }
         });
         if (sw.on) sw.published(j, s);
-        mm(da + n0 * H, carry + n0 * H, n1 - n0, par);
+        if (dh0.out || s + 1 < d.L) mm(da + n0 * H, carry + n0 * H, n1 - n0, par);
         if (sw.on) sw.add(j, nth, next, par, false);
       }
       if (sw.on) sw.add(j, nth, next, par, true);
     });
     sw.finish();
     const T* g0 = gs + d.h0_row() * NH;
-    for (int64_t j = 0; j < NH; ++j) carry[j] += g0[j];
+    if (dh0.out) for (int64_t j = 0; j < NH; ++j) carry[j] += g0[j];
     backward_weights<T>(d, dA, dA, in[0].ptr<T>(), in[1].ptr<T>(), hs, out[0], out[2], out[3],
                         out[4], out[5], sw.on);
   });
@@ -165,16 +167,15 @@ void lstm_backward(Ins in, Outs out, Attrs at) {
                           out[6], at);
   check(op, "gates", in[4], in[0], {d.L, d.N, d.GH()});
   check(op, "tanh_c", in[5], in[0], {d.L, d.N, d.H});
-  check(op, "dc0", out[2], in[0], {d.N, d.H});
+  check(op, "dc0", out[2], in[0], {d.N, d.H}, true);
   float_dispatch(in[0].dtype, op, [&]<class T>() {
     const int64_t H = d.H, NH = d.NH(), G4 = d.GH(), C0 = (d.L + 1) * NH;
     const T *hs = in[3].ptr<T>(), *cs = hs + C0, *gates = in[4].ptr<T>(), *tcb = in[5].ptr<T>();
     const T *gs = in[6].ptr<T>(), *gcs = gs + C0, *w_hh = in[2].ptr<T>();
     Block<T> dG_(d.L * d.N * G4);
     T* dG = dG_.p;
-    T *dh = out[1].ptr<T>(), *dc = out[2].ptr<T>();  // carried into each step; end as dh0, dc0
-    std::fill(dh, dh + NH, T(0));
-    std::fill(dc, dc + NH, T(0));
+    Carry<T> dh0(out[1], NH), dc0(out[2], NH);
+    T *dh = dh0.p, *dc = dc0.p;  // carried into each step; end as dh0, dc0
     const StepGemm<T> mm(w_hh, H, G4, false);
     StepWeights<T> sw(d, dG, dG, in[0].ptr<T>(), hs, out[3], out[4], out[5], out[6]);
     over_rows(d.N, d.L * d.N * G4 * H, [&](int64_t n0, int64_t n1, bool par) {
@@ -200,16 +201,14 @@ void lstm_backward(Ins in, Outs out, Attrs at) {
           }
         });
         if (sw.on) sw.published(j, s);
-        mm(dG + (t * d.N + n0) * G4, dh + n0 * H, n1 - n0, par);
+        if (dh0.out || s + 1 < d.L) mm(dG + (t * d.N + n0) * G4, dh + n0 * H, n1 - n0, par);
         if (sw.on) sw.add(j, nth, next, par, false);
       }
       if (sw.on) sw.add(j, nth, next, par, true);
     });
     sw.finish();
-    for (int64_t j = 0; j < NH; ++j) {
-      dh[j] += gs[d.h0_row() * NH + j];
-      dc[j] += gcs[d.h0_row() * NH + j];
-    }
+    if (dh0.out) for (int64_t j = 0; j < NH; ++j) dh[j] += gs[d.h0_row() * NH + j];
+    if (dc0.out) for (int64_t j = 0; j < NH; ++j) dc[j] += gcs[d.h0_row() * NH + j];
     backward_weights<T>(d, dG, dG, in[0].ptr<T>(), in[1].ptr<T>(), hs, out[0], out[3], out[4],
                         out[5], out[6], sw.on);
   });
@@ -272,8 +271,8 @@ void gru_backward(Ins in, Outs out, Attrs at) {
     Block<T> dGi_(d.L * d.N * G3), dGh_(d.L * d.N * G3), direct_(NH);
     T *dGi = dGi_.p, *dGh = dGh_.p;
     T* direct = direct_.p;  // dh' z: the part of dh that skips W_hh
-    T* dh = out[1].ptr<T>();
-    std::fill(dh, dh + NH, T(0));
+    Carry<T> dh0(out[1], NH);
+    T* dh = dh0.p;
     const StepGemm<T> mm(w_hh, H, G3, false);
     StepWeights<T> sw(d, dGi, dGh, in[0].ptr<T>(), hs, out[2], out[3], out[4], out[5]);
     over_rows(d.N, d.L * d.N * G3 * H, [&](int64_t n0, int64_t n1, bool par) {
@@ -301,14 +300,16 @@ void gru_backward(Ins in, Outs out, Attrs at) {
           }
         });
         if (sw.on) sw.published(j, s);
-        mm(dGh + (t * d.N + n0) * G3, dh + n0 * H, n1 - n0, par);
-        for (int64_t i = n0 * H; i < n1 * H; ++i) dh[i] += direct[i];
+        if (dh0.out || s + 1 < d.L) {
+          mm(dGh + (t * d.N + n0) * G3, dh + n0 * H, n1 - n0, par);
+          for (int64_t i = n0 * H; i < n1 * H; ++i) dh[i] += direct[i];
+        }
         if (sw.on) sw.add(j, nth, next, par, false);
       }
       if (sw.on) sw.add(j, nth, next, par, true);
     });
     sw.finish();
-    for (int64_t j = 0; j < NH; ++j) dh[j] += gs[d.h0_row() * NH + j];
+    if (dh0.out) for (int64_t j = 0; j < NH; ++j) dh[j] += gs[d.h0_row() * NH + j];
     backward_weights<T>(d, dGi, dGh, in[0].ptr<T>(), in[1].ptr<T>(), hs, out[0], out[2], out[3],
                         out[4], out[5], sw.on);
   });

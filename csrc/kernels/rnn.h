@@ -288,6 +288,19 @@ void forward_frame(const Dims& d, const T* x, const T* w_ih, const T* w_hh, T* x
   });
 }
 
+// The state gradient a backward kernel carries from step to step: the dh0 (or dc0) output, or
+// when that is empty (not wanted) a scratch buffer, and the last step's product into it skipped.
+template <class T> struct Carry {
+  std::unique_ptr<Block<T>> own;
+  T* p;
+  bool out;  // p is the output
+  Carry(const Buf& b, int64_t n)
+      : own(b.numel() ? nullptr : std::make_unique<Block<T>>(n)),
+        p(b.numel() ? b.ptr<T>() : own->p), out(b.numel() > 0) {
+    std::fill(p, p + n, T(0));
+  }
+};
+
 template <class T> void init_rows(const Buf& h0, T* dst, int64_t n) {
   if (h0.numel()) std::copy(h0.ptr<T>(), h0.ptr<T>() + n, dst);
   else std::fill(dst, dst + n, T(0));
@@ -303,7 +316,7 @@ inline std::pair<int, int> team(bool par) {
 }
 
 // Checks shared by the backward kernels: state/gstate (rows x N x H), the weight grads, the
-// optional dx and bias grads. Returns the dims.
+// optional dx, dh0 and bias grads. Returns the dims.
 inline Dims check_backward(const char* op, int64_t G, int64_t state_rows, Ins in, const Buf& state,
                     const Buf& gstate, const Buf& dx, const Buf& dh0, const Buf& dw_ih,
                     const Buf& dw_hh, const Buf& db_ih, const Buf& db_hh, Attrs at) {
@@ -313,7 +326,7 @@ inline Dims check_backward(const char* op, int64_t G, int64_t state_rows, Ins in
   check(op, "state", state, x, {R, d.N, d.H});
   check(op, "gstate", gstate, x, {R, d.N, d.H});
   check(op, "dx", dx, x, {d.L, d.N, d.I}, true);
-  check(op, "dh0", dh0, x, {d.N, d.H});
+  check(op, "dh0", dh0, x, {d.N, d.H}, true);
   check(op, "dw_ih", dw_ih, x, {d.GH(), d.I});
   check(op, "dw_hh", dw_hh, x, {d.GH(), d.H});
   check(op, "db_ih", db_ih, x, {d.GH()}, true);

@@ -95,24 +95,28 @@ def _layer_vjp(g, needs, kind, rev, xd, wi, wh, state, ws, flags):
     H = wh.shape[1]
     dxs = xd.shape if needs[0] else (0,)
     dbs = (wh.shape[0],) if flags[2] else (0,)
+    # dh0 / dc0 only for a given initial state that needs them (else empty: the kernel skips
+    # the last step's product into dh)
+    want_h = flags[0] and needs[1]
+    want_c = flags[1] and needs[1 + flags[0]]
+    dhs, dcs = (N, H) if want_h else (0,), (N, H) if want_c else (0,)
     if kind == "lstm":
         dx, dh0, dc0, dwi, dwh, dbi, dbh = D.run(K.lstm_backward, xd, wi, wh, state, ws[0], ws[1],
-                                               g, dxs, (N, H), (N, H), wi.shape, wh.shape, dbs,
-                                               dbs, rev)
+                                               g, dxs, dhs, dcs, wi.shape, wh.shape, dbs, dbs, rev)
     elif kind == "gru":
         dx, dh0, dwi, dwh, dbi, dbh = D.run(K.gru_backward, xd, wi, wh, state, ws[0], ws[1], g, dxs,
-                                          (N, H), wi.shape, wh.shape, dbs, dbs, rev)
+                                          dhs, wi.shape, wh.shape, dbs, dbs, rev)
         dc0 = None
     else:
-        dx, dh0, dwi, dwh, dbi, dbh = D.run(K.rnn_backward, xd, wi, wh, state, g, dxs, (N, H),
+        dx, dh0, dwi, dwh, dbi, dbh = D.run(K.rnn_backward, xd, wi, wh, state, g, dxs, dhs,
                                           wi.shape, wh.shape, dbs, dbs, rev,
                                           int(kind == "rnn_relu"))
         dc0 = None
     grads = [dx if needs[0] else None]
     if flags[0]:
-        grads.append(dh0)
+        grads.append(dh0 if want_h else None)
     if flags[1]:
-        grads.append(dc0)
+        grads.append(dc0 if want_c else None)
     grads += [dwi, dwh]
     if flags[2]:
         grads += [dbi, dbh]
