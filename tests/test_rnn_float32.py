@@ -77,6 +77,28 @@ def test_float32_gradients_are_bit_identical_for_1_and_2_threads(kind, sizes):
         np.testing.assert_array_equal(a1, a2)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("bad", [0.0, np.inf, np.nan])
+def test_no_initial_state_first_step(kind, bad):
+    """Without h0 the first step skips h0 W_hh^T (zeros) while W_hh is finite; an inf or NaN in
+    W_hh keeps the product, so 0 * inf gives NaN there as in float64 (and torch)."""
+    rng = np.random.default_rng(21)
+    L, N, I, H = 3, 19, 32, 40
+    m64 = make(kind, I, H, bidirectional=True, dtype=gc.float64)
+    sd = state_np(m64)
+    sd["weight_hh_l0"][1, 2] = bad
+    m64.load_state_dict(sd)
+    m32 = make(kind, I, H, bidirectional=True, dtype=gc.float32)
+    m32.load_state_dict({k: v.astype(np.float32) for k, v in sd.items()})
+    x = rng.standard_normal((L, N, I))
+    o64 = m64(gc.tensor(x))[0].detach().numpy()
+    o32 = m32(gc.tensor(x.astype(np.float32)))[0].detach().numpy()
+    np.testing.assert_array_equal(np.isnan(o32), np.isnan(o64))
+    assert np.isnan(o64).any() == (bad != 0.0)
+    ok = ~np.isnan(o64)
+    np.testing.assert_allclose(o32[ok], o64[ok], rtol=0, atol=2e-5)
+
+
 def test_cell_nonlinearities_of_infinite_and_nan_preactivations():
     """Pre-activations of +-inf (through the biases, the weights zero) give sigmoid 1 / 0 and
     tanh +-1, and NaN stays NaN, in every gate and in tanh(c)."""

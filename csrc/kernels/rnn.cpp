@@ -50,7 +50,7 @@ void rnn_forward(Ins in, Outs out, Attrs at) {
     const int64_t H = d.H;
     // xp goes straight into the output rows, which each step then overwrites in place.
     forward_frame<T>(d, in[0].ptr<T>(), in[2].ptr<T>(), in[3].ptr<T>(), hs + d.out(0) * d.NH(),
-                     hs, true, [&](int64_t t, int64_t n, T* P, bool fused) {
+                     hs, true, in[1].numel() == 0, [&](int64_t t, int64_t n, T* P, bool fused) {
       T* h = hs + d.out(t) * d.NH() + n * H;
       if (fused) {  // P holds x_t W_ih^T too
 #pragma omp simd
@@ -133,7 +133,7 @@ void lstm_forward(Ins in, Outs out, Attrs at) {
     const T* bs = bias_sum<T>(d, in[5], in[6], false);
     const int64_t H = d.H, G4 = d.GH();
     forward_frame<T>(d, in[0].ptr<T>(), in[3].ptr<T>(), in[4].ptr<T>(), gates, hs, true,
-                     [&](int64_t t, int64_t n, T* P, bool fused) {
+                     in[1].numel() == 0, [&](int64_t t, int64_t n, T* P, bool fused) {
       const int64_t row = t * d.N + n, r = n * H;
       T* g = gates + row * G4;  // holds x_t W_ih^T on entry (unless fused: P holds it)
       T* tc = tcb + row * H;
@@ -237,7 +237,7 @@ void gru_forward(Ins in, Outs out, Attrs at) {
     const int64_t H = d.H, G3 = d.GH();
     const T* bhn = bs + G3;
     forward_frame<T>(d, in[0].ptr<T>(), in[2].ptr<T>(), in[3].ptr<T>(), gates, hs, false,
-                     [&](int64_t t, int64_t n, T* P, bool) {
+                     in[1].numel() == 0, [&](int64_t t, int64_t n, T* P, bool) {
       const int64_t row = t * d.N + n, r = n * H;
       T *g = gates + row * G3, *hn = hnb + row * H;  // g holds x_t W_ih^T on entry
       const T* hp = hs + d.prev(t) * d.NH() + r;

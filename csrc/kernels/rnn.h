@@ -115,14 +115,17 @@ template <class T> struct StepGemm {
   // otherwise a big product (a small batch with a big hidden size) splits its column panels.
   // With `first` (packed too, same n): C = A1 @ op(first's B) + A @ op(B) in one pass, A1 (m, first.k):
   // the forward's input projection x_t W_ih^T joins each step's product.
+  // `zero_a`: A is known to be zero (and B finite), so only first's product is formed (where
+  // panels are; gemm_one multiplies the zeros).
   void operator()(const T* A, T* C, int64_t m, bool inner, const StepGemm* first = nullptr,
-                  const T* A1 = nullptr) const {
+                  const T* A1 = nullptr, bool zero_a = false) const {
     const bool split = !inner && m * n * k >= kStepParallelMin;
 #ifdef __AVX512F__
     if constexpr (std::is_same_v<T, float>) {
-      if (panels) { mul_panels(A, C, m, split, first, A1); return; }
+      if (panels) { mul_panels(A, C, m, split, first, A1, zero_a ? 0 : k); return; }
     }
 #endif
+    (void)zero_a;
     gemm_one<T>(A, B, C, m, n, k, false, tb, split);
   }
 #ifdef __AVX512F__
@@ -151,8 +154,9 @@ template <class T> struct StepGemm {
       _mm512_mask_storeu_ps(C + i * ldc + 16, m1, c1[i]);
     }
   }
+  // A's first kb of its k columns (kb = 0: none).
   void mul_panels(const float* A, float* C, int64_t m, bool split, const StepGemm* first,
-                  const float* A1) const {
+                  const float* A1, int64_t kb) const {
     const int64_t k1 = first ? first->k : 0, ld1 = first ? first->ldp : 0;
     GC_PARALLEL_FOR(split,
     for (int64_t j0 = 0; j0 < n; j0 += 32) {
@@ -161,17 +165,17 @@ template <class T> struct StepGemm {
       const int nr = int(std::min<int64_t>(32, n - j0));
       int64_t i = 0;
       for (; i + 8 <= m; i += 8)
-        tile<8>(k1, A1 + i * k1, b1, ld1, k, A + i * k, b, ldp, C + i * n + j0, n, nr);
+        tile<8>(k1, A1 + i * k1, b1, ld1, kb, A + i * k, b, ldp, C + i * n + j0, n, nr);
       const float *a = A + i * k, *a1 = A1 + i * k1;
       float* c = C + i * n + j0;
       switch (m - i) {
-        case 7: tile<7>(k1, a1, b1, ld1, k, a, b, ldp, c, n, nr); break;
-        case 6: tile<6>(k1, a1, b1, ld1, k, a, b, ldp, c, n, nr); break;
-        case 5: tile<5>(k1, a1, b1, ld1, k, a, b, ldp, c, n, nr); break;
-        case 4: tile<4>(k1, a1, b1, ld1, k, a, b, ldp, c, n, nr); break;
-        case 3: tile<3>(k1, a1, b1, ld1, k, a, b, ldp, c, n, nr); break;
-        case 2: tile<2>(k1, a1, b1, ld1, k, a, b, ldp, c, n, nr); break;
-        case 1: tile<1>(k1, a1, b1, ld1, k, a, b, ldp, c, n, nr); break;
+        case 7: tile<7>(k1, a1, b1, ld1, kb, a, b, ldp, c, n, nr); break;
+        case 6: tile<6>(k1, a1, b1, ld1, kb, a, b, ldp, c, n, nr); break;
+        case 5: tile<5>(k1, a1, b1, ld1, kb, a, b, ldp, c, n, nr); break;
+        case 4: tile<4>(k1, a1, b1, ld1, kb, a, b, ldp, c, n, nr); break;
+        case 3: tile<3>(k1, a1, b1, ld1, kb, a, b, ldp, c, n, nr); break;
+        case 2: tile<2>(k1, a1, b1, ld1, kb, a, b, ldp, c, n, nr); break;
+        case 1: tile<1>(k1, a1, b1, ld1, kb, a, b, ldp, c, n, nr); break;
         default: break;
       }
     });
@@ -260,17 +264,37 @@ template <class T> T* bias_sum(const Dims& d, const Buf& b_ih, const Buf& b_hh, 
   return bs;
 }
 
+// No inf or NaN among a[0:n] (16 lanes at a time where AVX-512 is).
+template <class T> bool all_finite(const T* a, int64_t n) {
+  int64_t i = 0;
+  bool ok = true;
+#ifdef __AVX512F__
+  if constexpr (std::is_same_v<T, float>) {
+    const __m512i ex = _mm512_set1_epi32(0x7f800000);  // exponent all ones: inf or NaN
+    __mmask16 bad = 0;
+    for (; i + 16 <= n; i += 16)
+      bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_loadu_si512(a + i), ex), ex);
+    ok = bad == 0;
+  }
+#endif
+  for (; i < n; ++i) ok = ok && std::isfinite(a[i]);
+  return ok;
+}
+
 // Shared frame of the forward kernels: xp = X @ W_ih^T (all steps), then per step
 // tmp = h_prev @ W_hh^T and cell(t, n, tmp row n, false) for each batch row n.
 // `fuse` (LSTM, RNN; not GRU, whose n gate keeps the two sides apart): where W_hh is packed
 // (float32, AVX-512), W_ih is packed too and each step's product takes x_t W_ih^T along
 // (tmp = x_t W_ih^T + h_prev W_hh^T, cell(..., true)), so xp is never written: the projection's
 // own parallel region, its packing and xp's round trip through memory are saved.
+// `zero_h0` (no initial state given): the first step's h_prev W_hh^T is skipped when W_hh is
+// finite (0 * inf would be NaN, as torch computes it).
 template <class T, class Cell>
 void forward_frame(const Dims& d, const T* x, const T* w_ih, const T* w_hh, T* xp, const T* hs,
-                   bool fuse, Cell cell) {
+                   bool fuse, bool zero_h0, Cell cell) {
   const int64_t GH = d.GH();
   const StepGemm<T> mm(w_hh, GH, d.H, true);
+  const bool skip0 = zero_h0 && mm.panels && all_finite(w_hh, GH * d.H);
   std::unique_ptr<StepGemm<T>> mi;
   if (fuse && mm.panels && d.I > 0) mi = std::make_unique<StepGemm<T>>(w_ih, GH, d.I, true);
   if (!mi || !mi->panels) {
@@ -282,7 +306,7 @@ void forward_frame(const Dims& d, const T* x, const T* w_ih, const T* w_hh, T* x
     for (int64_t s = 0; s < d.L; ++s) {
       const int64_t t = d.rev ? d.L - 1 - s : s;
       mm(hs + d.prev(t) * d.NH() + n0 * d.H, tmp + n0 * GH, n1 - n0, par, mi.get(),
-         x + (t * d.N + n0) * d.I);
+         x + (t * d.N + n0) * d.I, s == 0 && skip0);
       step_rows(n0, n1, GH, par, [&](int64_t n) { cell(t, n, tmp + n * GH, bool(mi)); });
     }
   });
