@@ -9,6 +9,7 @@
 // ±inf give ±1 (tanh) and 1 / 0 (sigmoid).
 #pragma once
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <Eigen/Core>
 #ifdef __AVX512F__
@@ -18,24 +19,31 @@
 namespace gc::vmath {
 
 #ifdef __AVX512F__
+// t = n ln2 + r with n integral and |r| <= ln2 / 2 (Cody-Waite: ln2 in a high and a low part).
+inline __m512 reduce_ln2(__m512 t, __m512& r) {
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), t);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  return n;
+}
+
+// c[0] r^(K-1) + ... + c[K-1] by Horner's rule.
+template <size_t K> inline __m512 horner(__m512 r, const float (&c)[K]) {
+  __m512 p = _mm512_set1_ps(c[0]);
+  for (size_t i = 1; i < K; ++i) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c[i]));
+  return p;
+}
+
 // exp(t) for t in [-104, 0] (t is clamped there; NaN stays NaN).
 inline __m512 exp_neg(__m512 t) {
   t = _mm512_max_ps(_mm512_set1_ps(-104.0f), t);  // max(c, NaN) = NaN: the NaN survives
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), t);        // ln2 high part
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);            // ln2 low part
-  __m512 p = _mm512_set1_ps(1.0f / 5040);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(p, n);
+  __m512 r;
+  const __m512 n = reduce_ln2(t, r);
+  static constexpr float c[] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f,
+                                1.0f, 1.0f};
+  return _mm512_scalef_ps(horner(r, c), n);
 }
-
 
 inline __m512 abs16(__m512 x) {
   return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff)));
@@ -55,17 +63,11 @@ inline __m512 sigmoid16(__m512 x) {
 inline __m512 tanh16(__m512 x) {
   const __m512 a = abs16(x);
   const __m512 t = _mm512_max_ps(_mm512_set1_ps(-104.0f), _mm512_mul_ps(a, _mm512_set1_ps(-2.0f)));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), t);  // ln2 high part
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);      // ln2 low part
-  __m512 p = _mm512_set1_ps(1.0f / 40320);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 5040));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  __m512 r;
+  const __m512 n = reduce_ln2(t, r);
+  static constexpr float c[] = {1.0f / 40320, 1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24,
+                                1.0f / 6, 0.5f};
+  const __m512 p = horner(r, c);
   const __m512 q = _mm512_fmadd_ps(_mm512_mul_ps(r, r), p, r);        // expm1(r)
   const __m512 s = _mm512_scalef_ps(_mm512_set1_ps(1.0f), n);         // 2^n (0 below 2^-149)
   const __m512 u = _mm512_fmadd_ps(s, q, _mm512_sub_ps(s, _mm512_set1_ps(1.0f)));
