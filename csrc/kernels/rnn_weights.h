@@ -2,15 +2,16 @@
 //   dW_ih = dGi^T X   dW_hh = dGh^T H_prev   db_ih = sum dGi   db_hh = sum dGh   dx = dGi W_ih
 // over the gate gradients of all steps (dGi == dGh except for GRU).
 //
-// float32 on AVX-512: StepWeights adds each step's rank-N update inside the backward time loop,
-// while the step's gate gradients are still in cache, instead of one product over all L*N
-// rows afterwards (which packed dG^T and X, H_prev: 655 KB and 245 KB for an LSTM of input 32,
-// hidden 64, batch 32, 20 steps). The time loop splits batch rows over the threads; the weight
-// gradients split by gate (rows of dW), so each thread reads all rows of a step's dG: a thread
-// adds step s's update once every thread has published that step's gate gradients (no waiting
-// inside the loop: a thread descheduled for a while delays the other only at the end). Each
-// element of dW adds, step by step in time-loop order, the step's sum over the batch rows in
-// order, on one thread: the same bits for every thread count. Elsewhere: backward_weights, after the loop.
+// float32 on AVX-512: StepWeights adds the update of each group of 4 steps inside the backward
+// time loop, while those steps' gate gradients are still in cache, instead of one product over
+// all L*N rows afterwards (which packed dG^T and X, H_prev: 655 KB and 245 KB for an LSTM of
+// input 32, hidden 64, batch 32, 20 steps). The time loop splits batch rows over the threads;
+// the weight gradients split by gate (rows of dW), so each thread reads all rows of a group's
+// dG: a thread adds a group once every thread has published its steps' gate gradients (no
+// waiting inside the loop: a thread descheduled for a while delays the other only at the end).
+// Each element of dW adds, group by group in time-loop order, the group's sum over its rows in
+// order, on one thread: the same bits for every thread count. LSTM backward (the sizes above,
+// 2 threads): 283 -> 268 us. Elsewhere: backward_weights, after the loop.
 #pragma once
 #include <atomic>
 #include <thread>
