@@ -80,26 +80,18 @@ void rnn_backward(Ins in, Outs out, Attrs at) {
     T* carry = dh0.p;  // dh flowing into the step being processed; ends as dh0
     const StepGemm<T> mm(w_hh, H, H, false);
     StepWeights<T> sw(d, dA, dA, in[0].ptr<T>(), hs, out[2], out[3], out[4], out[5]);
-    over_rows(d.N, d.L * NH * H, [&](int64_t n0, int64_t n1, bool par) {
-      const auto [j, nth] = team(par);
-      int64_t next = 0;  // the first step whose weight gradients this thread has not added
-      for (int64_t s = 0; s < d.L; ++s) {
-        const int64_t t = d.rev ? s : d.L - 1 - s;
-        const T *h = hs + d.out(t) * NH, *g = gs + d.out(t) * NH;
-        T* da = dA + t * NH;
-        step_rows(n0, n1, H, par, [&](int64_t n) {
-          for (int64_t j = n * H; j < (n + 1) * H; ++j) {
-            const T dh = carry[j] + g[j];
-            da[j] = relu ? (h[j] <= T(0) ? T(0) : dh) : dh * (T(1) - h[j] * h[j]);
-          }
-        });
-        if (sw.on) sw.published(j, s);
-        if (dh0.out || s + 1 < d.L) mm(da + n0 * H, carry + n0 * H, n1 - n0, par);
-        if (sw.on) sw.add(j, nth, next, par, false);
-      }
-      if (sw.on) sw.add(j, nth, next, par, true);
+    backward_frame<T>(d, d.L * NH * H, sw, dh0.out, [&](auto t, auto n0, auto n1, bool par) {
+      const T *h = hs + d.out(t) * NH, *g = gs + d.out(t) * NH;
+      T* da = dA + t * NH;
+      step_rows(n0, n1, H, par, [&](int64_t n) {
+        for (int64_t j = n * H; j < (n + 1) * H; ++j) {
+          const T dh = carry[j] + g[j];
+          da[j] = relu ? (h[j] <= T(0) ? T(0) : dh) : dh * (T(1) - h[j] * h[j]);
+        }
+      });
+    }, [&](auto t, auto n0, auto n1, bool par) {
+      mm(dA + t * NH + n0 * H, carry + n0 * H, n1 - n0, par);
     });
-    sw.finish();
     const T* g0 = gs + d.h0_row() * NH;
     if (dh0.out) for (int64_t j = 0; j < NH; ++j) carry[j] += g0[j];
     backward_weights<T>(d, dA, dA, in[0].ptr<T>(), in[1].ptr<T>(), hs, out[0], out[2], out[3],
@@ -178,35 +170,27 @@ void lstm_backward(Ins in, Outs out, Attrs at) {
     T *dh = dh0.p, *dc = dc0.p;  // carried into each step; end as dh0, dc0
     const StepGemm<T> mm(w_hh, H, G4, false);
     StepWeights<T> sw(d, dG, dG, in[0].ptr<T>(), hs, out[3], out[4], out[5], out[6]);
-    over_rows(d.N, d.L * d.N * G4 * H, [&](int64_t n0, int64_t n1, bool par) {
-      const auto [j, nth] = team(par);
-      int64_t next = 0;  // the first step whose weight gradients this thread has not added
-      for (int64_t s = 0; s < d.L; ++s) {
-        const int64_t t = d.rev ? s : d.L - 1 - s;
-        step_rows(n0, n1, G4, par, [&](int64_t n) {
-          const int64_t row = t * d.N + n, r = n * H;
-          const T *g = gates + row * G4, *tc = tcb + row * H, *cp = cs + d.prev(t) * NH + r;
-          const T *gh = gs + d.out(t) * NH + r, *gc = gcs + d.out(t) * NH + r;
-          T *dhr = dh + r, *dcr = dc + r, *dg = dG + row * G4;
+    backward_frame<T>(d, d.L * d.N * G4 * H, sw, dh0.out, [&](auto t, auto n0, auto n1, bool par) {
+      step_rows(n0, n1, G4, par, [&](int64_t n) {
+        const int64_t row = t * d.N + n, r = n * H;
+        const T *g = gates + row * G4, *tc = tcb + row * H, *cp = cs + d.prev(t) * NH + r;
+        const T *gh = gs + d.out(t) * NH + r, *gc = gcs + d.out(t) * NH + r;
+        T *dhr = dh + r, *dcr = dc + r, *dg = dG + row * G4;
 #pragma omp simd
-          for (int64_t j = 0; j < H; ++j) {
-            const T i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j], th = tc[j];
-            const T dhj = dhr[j] + gh[j];
-            const T dcj = dcr[j] + gc[j] + dhj * o * (T(1) - th * th);
-            dg[j] = dcj * gg * i * (T(1) - i);
-            dg[H + j] = dcj * cp[j] * f * (T(1) - f);
-            dg[2 * H + j] = dcj * i * (T(1) - gg * gg);
-            dg[3 * H + j] = dhj * th * o * (T(1) - o);
-            dcr[j] = dcj * f;
-          }
-        });
-        if (sw.on) sw.published(j, s);
-        if (dh0.out || s + 1 < d.L) mm(dG + (t * d.N + n0) * G4, dh + n0 * H, n1 - n0, par);
-        if (sw.on) sw.add(j, nth, next, par, false);
-      }
-      if (sw.on) sw.add(j, nth, next, par, true);
+        for (int64_t j = 0; j < H; ++j) {
+          const T i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j], th = tc[j];
+          const T dhj = dhr[j] + gh[j];
+          const T dcj = dcr[j] + gc[j] + dhj * o * (T(1) - th * th);
+          dg[j] = dcj * gg * i * (T(1) - i);
+          dg[H + j] = dcj * cp[j] * f * (T(1) - f);
+          dg[2 * H + j] = dcj * i * (T(1) - gg * gg);
+          dg[3 * H + j] = dhj * th * o * (T(1) - o);
+          dcr[j] = dcj * f;
+        }
+      });
+    }, [&](auto t, auto n0, auto n1, bool par) {
+      mm(dG + (t * d.N + n0) * G4, dh + n0 * H, n1 - n0, par);
     });
-    sw.finish();
     if (dh0.out) for (int64_t j = 0; j < NH; ++j) dh[j] += gs[d.h0_row() * NH + j];
     if (dc0.out) for (int64_t j = 0; j < NH; ++j) dc[j] += gcs[d.h0_row() * NH + j];
     backward_weights<T>(d, dG, dG, in[0].ptr<T>(), in[1].ptr<T>(), hs, out[0], out[3], out[4],
@@ -275,40 +259,30 @@ void gru_backward(Ins in, Outs out, Attrs at) {
     T* dh = dh0.p;
     const StepGemm<T> mm(w_hh, H, G3, false);
     StepWeights<T> sw(d, dGi, dGh, in[0].ptr<T>(), hs, out[2], out[3], out[4], out[5]);
-    over_rows(d.N, d.L * d.N * G3 * H, [&](int64_t n0, int64_t n1, bool par) {
-      const auto [j, nth] = team(par);
-      int64_t next = 0;  // the first step whose weight gradients this thread has not added
-      for (int64_t s = 0; s < d.L; ++s) {
-        const int64_t t = d.rev ? s : d.L - 1 - s;
-        step_rows(n0, n1, G3, par, [&](int64_t n) {
-          const int64_t row = t * d.N + n, r = n * H;
-          const T *g = gates + row * G3, *hn = hnb + row * H, *hp = hs + d.prev(t) * NH + r;
-          const T* gh = gs + d.out(t) * NH + r;
-          T *gi = dGi + row * G3, *gw = dGh + row * G3, *dhr = dh + r, *dr = direct + r;
+    backward_frame<T>(d, d.L * d.N * G3 * H, sw, dh0.out, [&](auto t, auto n0, auto n1, bool par) {
+      step_rows(n0, n1, G3, par, [&](int64_t n) {
+        const int64_t row = t * d.N + n, r = n * H;
+        const T *g = gates + row * G3, *hn = hnb + row * H, *hp = hs + d.prev(t) * NH + r;
+        const T* gh = gs + d.out(t) * NH + r;
+        T *gi = dGi + row * G3, *gw = dGh + row * G3, *dhr = dh + r, *dr = direct + r;
 #pragma omp simd
-          for (int64_t j = 0; j < H; ++j) {
-            const T rr = g[j], z = g[H + j], nn = g[2 * H + j];
-            const T dhj = dhr[j] + gh[j];
-            const T dan = dhj * (T(1) - z) * (T(1) - nn * nn);
-            const T dar = dan * hn[j] * rr * (T(1) - rr);
-            const T daz = dhj * (hp[j] - nn) * z * (T(1) - z);
-            gi[j] = gw[j] = dar;
-            gi[H + j] = gw[H + j] = daz;
-            gi[2 * H + j] = dan;
-            gw[2 * H + j] = dan * rr;
-            dr[j] = dhj * z;
-          }
-        });
-        if (sw.on) sw.published(j, s);
-        if (dh0.out || s + 1 < d.L) {
-          mm(dGh + (t * d.N + n0) * G3, dh + n0 * H, n1 - n0, par);
-          for (int64_t i = n0 * H; i < n1 * H; ++i) dh[i] += direct[i];
+        for (int64_t j = 0; j < H; ++j) {
+          const T rr = g[j], z = g[H + j], nn = g[2 * H + j];
+          const T dhj = dhr[j] + gh[j];
+          const T dan = dhj * (T(1) - z) * (T(1) - nn * nn);
+          const T dar = dan * hn[j] * rr * (T(1) - rr);
+          const T daz = dhj * (hp[j] - nn) * z * (T(1) - z);
+          gi[j] = gw[j] = dar;
+          gi[H + j] = gw[H + j] = daz;
+          gi[2 * H + j] = dan;
+          gw[2 * H + j] = dan * rr;
+          dr[j] = dhj * z;
         }
-        if (sw.on) sw.add(j, nth, next, par, false);
-      }
-      if (sw.on) sw.add(j, nth, next, par, true);
+      });
+    }, [&](auto t, auto n0, auto n1, bool par) {
+      mm(dGh + (t * d.N + n0) * G3, dh + n0 * H, n1 - n0, par);
+      for (int64_t i = n0 * H; i < n1 * H; ++i) dh[i] += direct[i];
     });
-    sw.finish();
     if (dh0.out) for (int64_t j = 0; j < NH; ++j) dh[j] += gs[d.h0_row() * NH + j];
     backward_weights<T>(d, dGi, dGh, in[0].ptr<T>(), in[1].ptr<T>(), hs, out[0], out[2], out[3],
                         out[4], out[5], sw.on);

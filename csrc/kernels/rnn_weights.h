@@ -1,4 +1,5 @@
-// The recurrent backward kernels' weight and bias gradients (included by rnn.h):
+// The recurrent backward kernels' time loop (backward_frame) and their weight and bias
+// gradients (included by rnn.h):
 //   dW_ih = dGi^T X   dW_hh = dGh^T H_prev   db_ih = sum dGi   db_hh = sum dGh   dx = dGi W_ih
 // over the gate gradients of all steps (dGi == dGh except for GRU).
 //
@@ -262,5 +263,28 @@ template <> struct StepWeights<float> {
   }
 };
 #endif
+
+// The backward kernels' time loop, over_rows' row blocks each running every step (t in reverse
+// of the forward's order): cell(t, n0, n1, par) writes the gate gradients of rows [n0, n1) and
+// publishes them to StepWeights, then product(t, n0, n1, par) carries dh into the step before
+// (not after the last step when no dh0 is wanted), then the thread adds the weight gradients of
+// the groups every thread has published; at the end it waits for and adds the rest.
+template <class T, class Cell, class Product>
+void backward_frame(const Dims& d, int64_t work, StepWeights<T>& sw, bool want_dh0, Cell cell,
+                    Product product) {
+  over_rows(d.N, work, [&](int64_t n0, int64_t n1, bool par) {
+    const auto [j, nth] = team(par);
+    int64_t next = 0;  // the first group whose weight gradients this thread has not added
+    for (int64_t s = 0; s < d.L; ++s) {
+      const int64_t t = d.rev ? s : d.L - 1 - s;
+      cell(t, n0, n1, par);
+      if (sw.on) sw.published(j, s);
+      if (want_dh0 || s + 1 < d.L) product(t, n0, n1, par);
+      if (sw.on) sw.add(j, nth, next, par, false);
+    }
+    if (sw.on) sw.add(j, nth, next, par, true);
+  });
+  sw.finish();
+}
 
 }  // namespace gc::rnn
